@@ -1,0 +1,62 @@
+/* bench/bench.h - helpers shared by the benchmarks (header only: each
+ * benchmark source in bench/ is its own executable, see bench/CMakeLists.txt).
+ *
+ * Every benchmark prints result lines of the form
+ *     name=<bench> impl=gort metric=<value> unit=<unit> procs=<workers> [key=value ...]
+ * on stdout and nothing else there; diagnostics go to stderr. A benchmark never
+ * fails on time: it exits non-zero only when a result is wrong (a counter that
+ * does not add up, a pause that was not recorded), and says why on stderr.
+ *
+ * Timing uses CLOCK_MONOTONIC directly rather than go_now(), so that the clock
+ * under measurement is not part of the code under measurement.
+ */
+#ifndef GORT_BENCH_H
+#define GORT_BENCH_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static inline uint64_t bench_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A positive integer from the environment, or def when unset or malformed. */
+static inline long bench_env_long(const char *name, long def) {
+    const char *s = getenv(name);
+    if (s == NULL || *s == '\0')
+        return def;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0' || v <= 0) {
+        fprintf(stderr, "bench: ignoring %s=%s (want a positive integer)\n", name, s);
+        return def;
+    }
+    return v;
+}
+
+static inline int bench_cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts v[0..n) in place; afterwards bench_p50 and bench_max read it. */
+static inline void bench_sort_u64(uint64_t *v, size_t n) {
+    qsort(v, n, sizeof *v, bench_cmp_u64);
+}
+
+/* The median of a sorted array (the lower middle one when n is even, so the
+ * figure is always a value that was really measured). */
+static inline uint64_t bench_p50(const uint64_t *sorted, size_t n) {
+    return n == 0 ? 0 : sorted[(n - 1) / 2];
+}
+
+static inline uint64_t bench_max(const uint64_t *sorted, size_t n) {
+    return n == 0 ? 0 : sorted[n - 1];
+}
+
+#endif

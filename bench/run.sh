@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# bench/run.sh - run the gort benchmarks beside their Go twins and compare.
+#
+# Usage: bench/run.sh [spawn] [yield] [stw]      (default: all three)
+#
+# Expects the C benchmarks already built in $BUILD_DIR/bench (default
+# build/release; `make bench` builds the release preset first). Builds the Go
+# twins from bench/go/<name> into $BUILD_DIR/bench/go/ (GOPATH mode, standard
+# library only, caches under $BUILD_DIR). Then, for each benchmark and worker
+# count, runs gort then Go, BENCH_REPS times (default 5), prints every result
+# line (with rep=<k> appended), and finally one summary line per pair made from
+# the MEDIAN of the repetitions, for example
+#   name=spawn procs=2 ratio=gort/go=0.43 gort=115 go=268 unit=ns/task target=<=0.5 verdict=met reps=5
+# The whole output is also kept in $BUILD_DIR/bench/last-run.txt.
+#
+# Figures are never judged pass/fail: verdict= only says whether a target is
+# met. The script exits 1 only when a benchmark reported a wrong result (it
+# exits non-zero itself), and 2 on a usage or build problem.
+#
+# Environment: BUILD_DIR, BENCH_REPS, and the benchmarks' own knobs
+# (BENCH_SPAWN_TASKS, BENCH_YIELD_ROUNDS, BENCH_STW_PAUSES, BENCH_STW_CYCLES).
+set -u
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+BUILD_DIR=${BUILD_DIR:-$root/build/release}
+case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
+BENCH_REPS=${BENCH_REPS:-5}
+all="spawn yield stw"
+
+die() {
+    echo "bench/run.sh: $*" >&2
+    exit 2
+}
+
+case $BENCH_REPS in
+    '' | *[!0-9]* | 0) die "BENCH_REPS must be a positive integer, not '$BENCH_REPS'" ;;
+esac
+
+selected=()
+for arg in "$@"; do
+    case " $all " in
+        *" $arg "*) selected+=("$arg") ;;
+        *) die "unknown benchmark '$arg' (known: $all)" ;;
+    esac
+done
+[ ${#selected[@]} -gt 0 ] || read -r -a selected <<<"$all"
+
+# Worker counts each benchmark runs with (GORT_MAXPROCS for gort, GOMAXPROCS
+# for Go).
+procs_of() {
+    case $1 in
+        spawn) echo "1 2" ;;
+        yield) echo "1" ;;
+        stw) echo "2" ;;
+    esac
+}
+
+bin_dir=$BUILD_DIR/bench
+go_dir=$bin_dir/go
+for name in "${selected[@]}"; do
+    [ -x "$bin_dir/bench_$name" ] ||
+        die "$bin_dir/bench_$name not found: build the release preset with GORT_BENCH=ON first (make bench), or set BUILD_DIR"
+done
+
+command -v go >/dev/null 2>&1 || die "go not found (Debian: apt-get install golang-go)"
+mkdir -p "$go_dir" || die "cannot create $go_dir"
+for name in "${selected[@]}"; do
+    (cd "$root" &&
+        env GO111MODULE=off GOFLAGS= GOCACHE="$BUILD_DIR/go-cache" GOPATH="$BUILD_DIR/go-path" \
+            go build -o "$go_dir/$name" "./bench/go/$name") ||
+        die "go build of bench/go/$name failed"
+done
+
+results=$(mktemp "${TMPDIR:-/tmp}/gort-bench.XXXXXX") || die "mktemp failed"
+trap 'rm -f "$results"' EXIT
+
+# run_one IMPL NAME PROCS REP: runs one binary, prints its result lines with
+# rep= appended and keeps them for the summary.
+run_one() {
+    local impl=$1 name=$2 procs=$3 rep=$4 out rc
+    if [ "$impl" = gort ]; then
+        out=$(env GORT_MAXPROCS="$procs" "$bin_dir/bench_$name")
+    else
+        out=$(env GOMAXPROCS="$procs" "$go_dir/$name")
+    fi
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        echo "# FAILED: impl=$impl name=$name procs=$procs rep=$rep exit=$rc (a wrong result: see stderr above)"
+    fi
+    printf '%s\n' "$out" | grep '^name=' | sed "s/\$/ rep=$rep/" | tee -a "$results"
+}
+
+{
+    echo "# gort benchmarks: $(date -u '+%Y-%m-%dT%H:%M:%SZ') reps=$BENCH_REPS cpus=$(nproc) $(uname -sr) $(go version | cut -d' ' -f3)"
+    echo "# each pair runs gort then Go, $BENCH_REPS times; summary lines use the median of the repetitions"
+    for name in "${selected[@]}"; do
+        for procs in $(procs_of "$name"); do
+            for rep in $(seq 1 "$BENCH_REPS"); do
+                run_one gort "$name" "$procs" "$rep"
+                run_one go "$name" "$procs" "$rep"
+            done
+        done
+    done
+
+    echo "# summary (medians of $BENCH_REPS runs; targets: spawn <= 0.5x Go, yield <= 0.25x Go, stw pause p50 < 20000 ns, max < 200000 ns)"
+    awk '
+    function num(v) { return (v == int(v)) ? sprintf("%d", v) : sprintf("%.1f", v) }
+    function median(list,    a, n, i, j, t) {
+        n = split(list, a, " ")
+        for (i = 2; i <= n; i++) {
+            t = a[i] + 0
+            for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
+            a[j + 1] = t
+        }
+        if (n == 0) return ""
+        if (n % 2) return a[(n + 1) / 2] + 0
+        return (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    function worst(list,    a, n, i, m) {
+        n = split(list, a, " ")
+        m = a[1] + 0
+        for (i = 2; i <= n; i++) if (a[i] + 0 > m) m = a[i] + 0
+        return m
+    }
+    {
+        delete kv
+        for (i = 1; i <= NF; i++) {
+            p = index($i, "=")
+            if (p > 0) kv[substr($i, 1, p - 1)] = substr($i, p + 1)
+        }
+        g = kv["name"] SUBSEP kv["procs"] SUBSEP kv["stat"] SUBSEP kv["scenario"]
+        if (!(g in seen)) { seen[g] = 1; order[++ngroups] = g }
+        v[g, kv["impl"]] = v[g, kv["impl"]] " " kv["metric"]
+        unit[g] = kv["unit"]
+        count[g, kv["impl"]]++
+    }
+    END {
+        for (k = 1; k <= ngroups; k++) {
+            g = order[k]
+            split(g, f, SUBSEP)
+            name = f[1]; procs = f[2]; stat = f[3]; scen = f[4]
+            gort = median(v[g, "gort"]); go = median(v[g, "go"])
+            gs = (gort == "") ? "n/a" : num(gort)
+            os = (go == "") ? "n/a" : num(go)
+            reps = count[g, "gort"] + 0
+            if (name == "spawn" || name == "yield") {
+                limit = (name == "spawn") ? 0.5 : 0.25
+                if (gort == "" || go == "" || go == 0) { ratio = "n/a"; verdict = "n/a" }
+                else {
+                    ratio = sprintf("%.2f", gort / go)
+                    verdict = (gort / go <= limit) ? "met" : "missed"
+                }
+                printf "name=%s procs=%s ratio=gort/go=%s gort=%s go=%s unit=%s target=<=%s verdict=%s reps=%d\n",
+                    name, procs, ratio, gs, os, unit[g], limit, verdict, reps
+            } else if (name == "stw") {
+                if (stat == "pause_p50") limit = 20000
+                else if (stat == "pause_max") limit = 200000
+                else limit = ""
+                if (gort == "") verdict = "n/a"
+                else if (limit == "") verdict = ""
+                else verdict = (gort < limit) ? "met" : "missed"
+                line = sprintf("name=stw scenario=%s procs=%s stat=%s gort=%s unit=%s", scen, procs, stat, gs, unit[g])
+                if (limit != "") line = line sprintf(" target=<%d verdict=%s", limit, verdict)
+                else line = line " target=none"
+                if (stat ~ /_max$/ && gort != "") line = line " gort_worst=" num(worst(v[g, "gort"]))
+                if (stat ~ /^pause_/) line = line " go_gc=" os
+                printf "%s reps=%d\n", line, reps
+            }
+        }
+    }' "$results"
+} | tee "$bin_dir/last-run.txt"
+
+# The pipeline above runs in subshells, so the failure count comes back
+# through the kept output.
+if grep -q '^# FAILED' "$bin_dir/last-run.txt"; then
+    exit 1
+fi
+exit 0

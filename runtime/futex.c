@@ -1,0 +1,53 @@
+/* runtime/futex.c - futex waits, events and the monotonic clock.
+ *
+ * Linux futexes, used for the few places where a thread must sleep until
+ * another says so (a stopped worker waiting for the world to restart, go_main
+ * waiting for its main task). The memory ordering is always carried by the
+ * atomic operations on the futex word, which ThreadSanitizer understands; the
+ * syscall only sleeps.
+ */
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/rt.h"
+
+void gort_rt_futex_wait(_Atomic uint32_t *addr, uint32_t expected) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void gort_rt_futex_wake(_Atomic uint32_t *addr, int count) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+
+void gort_rt_event_set(gort_rt_event *e) {
+    if (atomic_exchange(&e->state, 1) == 2)
+        gort_rt_futex_wake(&e->state, 1 << 30);
+}
+
+void gort_rt_event_wait(gort_rt_event *e) {
+    for (int spin = 0; spin < 100; spin++) {
+        if (atomic_load(&e->state) == 1)
+            return;
+        gort_rt_cpu_relax();
+    }
+    for (;;) {
+        uint32_t s = atomic_load(&e->state);
+        if (s == 1)
+            return;
+        if (s == 0 && !atomic_compare_exchange_strong(&e->state, &s, 2))
+            continue;
+        gort_rt_futex_wait(&e->state, 2);
+    }
+}
+
+void gort_rt_event_reset(gort_rt_event *e) { atomic_store(&e->state, 0); }
+
+int64_t gort_rt_nanotime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t go_now(void) { return gort_rt_nanotime(); }

@@ -1,0 +1,81 @@
+/* runtime/rt.h - the platform layer shared by sched/ and gc/.
+ *
+ * Owns: fatal errors, environment configuration, the monotonic clock, futex
+ * waits, and sanitizer detection. Nothing here knows about tasks or workers.
+ */
+#ifndef GORT_RUNTIME_RT_H
+#define GORT_RUNTIME_RT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gort.h"
+
+/* ---- sanitizers ---------------------------------------------------------- */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GORT_RT_TSAN 1
+#endif
+#if __has_feature(address_sanitizer)
+#define GORT_RT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(GORT_RT_TSAN)
+#define GORT_RT_TSAN 1
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(GORT_RT_ASAN)
+#define GORT_RT_ASAN 1
+#endif
+
+#define GORT_NOINLINE __attribute__((noinline))
+#define GORT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GORT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- fatal errors (runtime/error.c) -------------------------------------- */
+
+/* Prints "gort: fatal: <message>" as one line on stderr and aborts. Safe to
+ * call from a signal handler only through gort_rt_fatal_raw. */
+_Noreturn void gort_rt_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Async-signal-safe: writes the already-formatted line with write(2). */
+_Noreturn void gort_rt_fatal_raw(const char *line, size_t len);
+
+/* ---- environment (runtime/env.c) ----------------------------------------- */
+
+/* Reads a positive integer from the environment variable name. Returns def if
+ * the variable is unset; prints one line naming the variable and returns def if
+ * its value is not a valid integer in [min, max]. A suffix K, M or G (powers of
+ * 1024) is accepted when allow_suffix is true. */
+int64_t gort_rt_env_int(const char *name, int64_t def, int64_t min, int64_t max, bool allow_suffix);
+
+/* ---- clock --------------------------------------------------------------- */
+int64_t gort_rt_nanotime(void);
+
+/* ---- futex (runtime/futex.c) --------------------------------------------- */
+
+/* Blocks while *addr == expected (or until a wake-up or a spurious return).
+ * The caller re-checks its condition with an atomic load: the futex itself
+ * carries no memory ordering. */
+void gort_rt_futex_wait(_Atomic uint32_t *addr, uint32_t expected);
+void gort_rt_futex_wake(_Atomic uint32_t *addr, int count);
+
+/* A one-shot (resettable) event: wait blocks until set. */
+typedef struct gort_rt_event {
+    _Atomic uint32_t state; /* 0 = clear, 1 = set, 2 = clear with a waiter */
+} gort_rt_event;
+void gort_rt_event_set(gort_rt_event *e);
+void gort_rt_event_wait(gort_rt_event *e);
+void gort_rt_event_reset(gort_rt_event *e);
+
+/* CPU relax for spin loops. */
+static inline void gort_rt_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Number of CPUs available to this process. */
+int gort_rt_ncpu(void);
+
+#endif

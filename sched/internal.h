@@ -1,0 +1,215 @@
+/* sched/internal.h - the scheduler's own structures, shared by the files of sched/ only.
+ *
+ * Ownership (who may touch which field) is written beside each field:
+ *   [owner]   only the worker that owns the structure, on its scheduler stack
+ *             or on the task it runs;
+ *   [atomic]  any thread, with atomic operations;
+ *   [lock]    under sched.lock;
+ *   [task]    the task itself while it runs, or whoever holds it in a queue.
+ */
+#ifndef GORT_SCHED_INTERNAL_H
+#define GORT_SCHED_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "runtime/context.h"
+#include "runtime/rt.h"
+#include "runtime/stack.h"
+#include "sched/sched.h"
+
+/* ---- tasks --------------------------------------------------------------- */
+
+/* Task states. The scan bit may be set on RUNNABLE and WAITING tasks by a
+ * claim; whoever wants to move such a task to another state waits for it to
+ * clear. */
+enum {
+    TASK_FREE = 0,     /* in a pool, not a task right now */
+    TASK_RUNNABLE = 1, /* in a run queue (or being handed to a worker) */
+    TASK_RUNNING = 2,  /* current on a worker */
+    TASK_WAITING = 3,  /* parked */
+    TASK_DEAD = 4,     /* finished, being recycled */
+    TASK_STATE_MASK = 0xff,
+    TASK_SCAN = 0x100,
+};
+
+/* What a task asks its worker's scheduler when it switches to it. */
+typedef enum task_cmd {
+    CMD_NONE,
+    CMD_YIELD,     /* requeue at the tail of the local run queue */
+    CMD_PARK,      /* mark WAITING, run the unlock callback */
+    CMD_EXIT,      /* recycle */
+    CMD_SAFEPOINT, /* honour pending requests, then resume (or requeue) */
+    CMD_STW,       /* stop the world for the task, then resume it */
+} task_cmd;
+
+struct gort_task {
+    gort_rt_context ctx;     /* [task] saved context; ctx.sp is the saved stack pointer */
+    _Atomic uint32_t state;  /* [atomic] TASK_* | TASK_SCAN */
+    task_cmd cmd;            /* [task] set before switching to the scheduler */
+    uint64_t id;             /* [task] */
+    go_fn fn;                /* [task] entry; arg is its unconsumed spawn argument until it runs */
+    void *arg;
+    gort_rt_stack stack;     /* [task] lo == NULL until the task first runs */
+    size_t stack_size;       /* [task] requested size (0: default) */
+    bool started;            /* [task] has run at least once */
+    char *name;              /* [task] malloc'ed copy or NULL */
+    gort_task *next;         /* [queue] link in the global queue or a free list */
+    gort_sched_unlock_fn park_unlock; /* [task] for CMD_PARK */
+    void *park_arg;
+    const char *wait_reason;
+    size_t allg_index;       /* [lock allg] position in sched.allg */
+};
+
+/* ---- workers ------------------------------------------------------------- */
+
+/* Worker states, for stop-the-world (sched/stw.c). */
+enum {
+    W_RUNNING = 0,        /* running tasks or its scheduler */
+    W_IDLE = 1,           /* asleep in uv_run, or about to */
+    W_REGION = 2,         /* blocked in a region (a second stop-the-world requester) */
+    W_STOPPED = 3,        /* stopped at a safepoint, taking part in the pause */
+    W_STOPPED_IDLE = 4,   /* was idle: stopped in place, not woken */
+    W_STOPPED_REGION = 5, /* was in a region: stopped in place */
+    W_EXITED = 6,         /* thread not running (before start, after stop) */
+};
+
+#define RUNQ_SIZE 256
+
+struct gort_worker {
+    int index;
+    _Atomic uint32_t state;        /* [atomic] W_* */
+    gort_rt_context sched_ctx;     /* [owner] the scheduler's context (the thread's own stack) */
+    gort_task *_Atomic current;    /* [owner writes, atomic reads] the running task */
+
+    /* Run queue (sched/runq.c): the owner pushes at tail, anyone takes at head. */
+    _Atomic uint32_t runq_head;    /* [atomic] consumers advance it by CAS */
+    _Atomic uint32_t runq_tail;    /* [atomic] only the owner advances it */
+    gort_task *_Atomic runq[RUNQ_SIZE];
+    gort_task *_Atomic runnext;    /* [atomic] the task readied last by this worker's task */
+
+    uint32_t schedtick;            /* [owner] incremented at every schedule */
+    bool spinning;                 /* [owner] counted in sched.nmspinning */
+    uint64_t rand_state;           /* [owner] for steal order */
+
+    /* Idle list (sched/worker.c). */
+    bool in_idle_list;             /* [lock] */
+    bool wake_spinning;            /* [lock] set by wakep: the waker counted us as spinning */
+    gort_worker *idle_next;        /* [lock] */
+
+    uv_loop_t loop;                /* [owner] its poller; only uv_async_send from elsewhere */
+    uv_async_t wake;
+    uv_thread_t thread;
+    void *altstack;                /* [owner] for the overflow handler */
+
+    /* Recycling (sched/task.c). */
+    gort_task *free_tasks;         /* [owner] */
+    int nfree_tasks;
+    gort_rt_stack *free_stacks;    /* [owner] stacks of the default size, linked through their top word */
+    int nfree_stacks;
+    uint64_t id_next, id_end;      /* [owner] cached range of task ids */
+
+    /* Stop-the-world (sched/stw.c). */
+    uint64_t last_job_gen;         /* [owner] */
+    gort_stw_reason pending_stw_reason; /* [owner] set by a task before CMD_STW */
+
+    /* Counters for the demo and tests. [owner writes, atomic reads] */
+    _Atomic uint64_t n_sched, n_steal, n_spawn, n_idle;
+} __attribute__((aligned(64)));
+
+/* ---- the scheduler ------------------------------------------------------- */
+
+/* Bits of go_internal_safepoint_word. */
+enum {
+    REQ_STW = 1,
+    REQ_SHUTDOWN = 2,
+};
+
+struct gort_sched {
+    int nworkers;
+    gort_worker *workers;
+    size_t default_stack;
+
+    uv_mutex_t lock;               /* global queue, idle list, global pools */
+    gort_task *gq_head, *gq_tail;  /* [lock] */
+    _Atomic int64_t gq_size;       /* [atomic; changed under lock by seq_cst RMW] */
+    gort_worker *idle_list;        /* [lock] */
+    _Atomic int npidle;            /* [atomic; changed under lock] */
+    _Atomic int nmspinning;        /* [atomic] */
+    gort_task *free_tasks;         /* [lock] global task pool */
+    int nfree_tasks;
+    gort_rt_stack *free_stacks;    /* [lock] global stack pool */
+    int nfree_stacks;
+
+    uv_mutex_t allg_lock;          /* every task struct ever made, for visiting */
+    gort_task **allg;
+    size_t nallg, capallg;
+    struct task_slab *slabs;       /* [allg_lock] where task structs are carved from */
+    char *slab_next, *slab_end;
+
+    _Atomic uint64_t next_id;      /* task ids, handed out in batches */
+    _Atomic int live_tasks;        /* [atomic] tasks spawned and not yet dead */
+
+    /* Lifecycle. */
+    _Atomic int running;           /* 1 while workers run and spawns are accepted */
+    _Atomic int shutdown;          /* 1 once the workers were told to exit */
+    _Atomic int external_active;   /* [atomic] threads inside an implicit attached section */
+};
+
+extern struct gort_sched gort_sched;
+
+/* ---- the calling thread -------------------------------------------------- */
+/* Read through noinline accessors: a task may resume on another OS thread, so
+ * the compiler must not keep a thread-local address across a switch. */
+gort_worker *gort_sched_self(void);
+void gort_sched_set_self(gort_worker *w);
+bool gort_sched_is_stw_owner(void);
+void gort_sched_set_stw_owner(bool owner);
+
+/* ---- run queues (sched/runq.c) ------------------------------------------- */
+void runq_put(gort_worker *w, gort_task *t, bool next);
+gort_task *runq_get(gort_worker *w);
+gort_task *runq_steal(gort_worker *w, gort_worker *victim, bool steal_runnext);
+bool runq_empty(gort_worker *w);
+void gq_put(gort_task *t);                 /* takes sched.lock */
+gort_task *gq_get_locked(gort_worker *w, int max); /* under sched.lock */
+
+/* ---- worker loop (sched/worker.c) ---------------------------------------- */
+void gort_sched_wakep(void);
+int gort_sched_workers_start(int n);
+void gort_sched_workers_stop(void);
+/* Switches the running task t to its worker's scheduler with cmd. Returns
+ * when the task runs again (possibly on another worker). */
+void gort_sched_switch_to_scheduler(gort_task *t, task_cmd cmd);
+/* Makes t runnable from the calling context (task, scheduler, or other thread). */
+void gort_sched_make_runnable(gort_task *t);
+
+/* ---- tasks (sched/task.c) ------------------------------------------------ */
+void gort_task_entry(void *arg);
+/* The scheduler's part of a task's death and of its first run. */
+void gort_task_recycle(gort_worker *w, gort_task *t);
+bool gort_task_prepare_stack(gort_worker *w, gort_task *t);
+void gort_task_free_all(void);
+
+/* ---- implicit attached sections (sched/stw.c) ---------------------------- */
+/* Every runtime call from a thread that is not a worker runs between these,
+ * so that it never changes runtime state during a pause. enter returns false
+ * (and leaves no section open) when the runtime is not running. */
+bool gort_sched_external_enter(void);
+void gort_sched_external_leave(void);
+
+/* ---- stop-the-world (sched/stw.c) ---------------------------------------- */
+/* On a worker's scheduler: stops this worker if a pause is pending. */
+void gort_stw_poll(gort_worker *w);
+/* Worker state transitions against a pending pause. */
+void gort_stw_enter_idle(gort_worker *w);
+void gort_stw_exit_idle(gort_worker *w);
+void gort_stw_enter_region(gort_worker *w);
+void gort_stw_exit_region(gort_worker *w);
+/* Called from the scheduler for CMD_STW. */
+void gort_stw_stop_from_scheduler(gort_worker *w);
+void gort_stw_reset(void);
+
+#endif

@@ -1,0 +1,65 @@
+/* sched/park.c - parking and readying tasks (Go's gopark/goready).
+ *
+ * Protocol (what channels, timers, locks and I/O build on):
+ *   1. The task queues itself somewhere a waker will find it, under that
+ *      structure's lock, and calls gort_sched_park(unlock, lock).
+ *   2. It switches to its worker's scheduler. Only there, with the task's
+ *      registers saved and its state stored WAITING (release), does the
+ *      scheduler call unlock(t, arg).
+ *   3. A waker that finds the task (under the lock) calls gort_sched_ready:
+ *      WAITING -> RUNNABLE by compare-and-swap (waiting while a claim's scan
+ *      bit is set), then queued in runnext of the waker's worker, or on the
+ *      global queue from another thread, followed by wakep.
+ * No wake-up is lost: a waker can only see the task after unlock ran, by
+ * which time the task is WAITING with its context saved. Readying a task that
+ * is not WAITING is a protocol error and fatal.
+ */
+#include "sched/internal.h"
+
+void gort_sched_park(gort_sched_unlock_fn unlock, void *arg, const char *reason) {
+    gort_task *t = gort_sched_current_task();
+    if (t == NULL)
+        gort_rt_fatal("park called off a task");
+    if (gort_sched_is_stw_owner())
+        gort_rt_fatal("task %llu parks while it holds the world stopped",
+                      (unsigned long long)t->id);
+    t->park_unlock = unlock;
+    t->park_arg = arg;
+    t->wait_reason = reason;
+    gort_sched_switch_to_scheduler(t, CMD_PARK);
+}
+
+void gort_sched_make_runnable(gort_task *t) {
+    gort_worker *w = gort_sched_self();
+    if (w != NULL) {
+        runq_put(w, t, true);
+        gort_sched_wakep();
+        return;
+    }
+    if (gort_sched_is_stw_owner()) {
+        gq_put(t); /* gort_start_the_world runs wakep */
+        return;
+    }
+    if (!gort_sched_external_enter())
+        gort_rt_fatal("ready of task %llu while the runtime is not running",
+                      (unsigned long long)t->id);
+    gq_put(t);
+    gort_sched_wakep();
+    gort_sched_external_leave();
+}
+
+void gort_sched_ready(gort_task *t) {
+    uint32_t s = TASK_WAITING;
+    while (!atomic_compare_exchange_weak_explicit(&t->state, &s, TASK_RUNNABLE,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+        if (s == (TASK_WAITING | TASK_SCAN)) {
+            gort_rt_cpu_relax();
+            s = TASK_WAITING;
+            continue;
+        }
+        if (s != TASK_WAITING)
+            gort_rt_fatal("ready of task %llu, which is not parked (state %u)",
+                          (unsigned long long)t->id, s);
+    }
+    gort_sched_make_runnable(t);
+}

@@ -1,0 +1,178 @@
+/* sched/runq.c - run queues: per-worker rings, runnext, and the global queue.
+ *
+ * Each worker owns a ring of RUNQ_SIZE tasks (Go's runq):
+ *   1. Only the owner writes slots and advances runq_tail (store; seq_cst so
+ *      that the wake-up check that follows a put is ordered after it, see
+ *      sched/worker.c "Wake-up protocol").
+ *   2. Anyone takes from runq_head by compare-and-swap: the owner one at a
+ *      time, a thief half of what it sees (runq_steal).
+ *   3. A slot is read before the CAS that claims it; a failed CAS discards the
+ *      read. Slots are relaxed atomics so that a stale read is not a data race.
+ *   4. runnext holds the task readied last by this worker's running task; it
+ *      runs before the ring (a ready-then-park pair hands over the worker
+ *      without queueing), and thieves take it only after finding the ring
+ *      empty.
+ *   5. When the ring is full, the owner moves half of it, plus the new task,
+ *      to the global queue in one batch.
+ * The global queue is a list under sched.lock; its length is also kept in the
+ * atomic gq_size (changed by seq_cst read-modify-writes) so that it can be
+ * checked without the lock. Workers check it first once every 61 schedules, so
+ * that tasks there cannot starve behind a busy local ring.
+ * Costs: put, get and steal are O(1) per task; a batch to the global queue is
+ * O(RUNQ_SIZE/2) once per RUNQ_SIZE/2 puts.
+ */
+#include "sched/internal.h"
+
+static bool runq_put_slow(gort_worker *w, gort_task *t, uint32_t h, uint32_t tl) {
+    gort_task *batch[RUNQ_SIZE / 2 + 1];
+    uint32_t n = (tl - h) / 2;
+    for (uint32_t i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&w->runq[(h + i) % RUNQ_SIZE], memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&w->runq_head, &h, h + n, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return false;
+    batch[n] = t;
+    for (uint32_t i = 0; i < n; i++)
+        batch[i]->next = batch[i + 1];
+    t->next = NULL;
+    uv_mutex_lock(&gort_sched.lock);
+    if (gort_sched.gq_tail != NULL)
+        gort_sched.gq_tail->next = batch[0];
+    else
+        gort_sched.gq_head = batch[0];
+    gort_sched.gq_tail = t;
+    atomic_fetch_add(&gort_sched.gq_size, (int64_t)n + 1);
+    uv_mutex_unlock(&gort_sched.lock);
+    return true;
+}
+
+void runq_put(gort_worker *w, gort_task *t, bool next) {
+    if (next) {
+        t = atomic_exchange(&w->runnext, t);
+        if (t == NULL)
+            return;
+    }
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+        if (tl - h < RUNQ_SIZE) {
+            atomic_store_explicit(&w->runq[tl % RUNQ_SIZE], t, memory_order_relaxed);
+            atomic_store(&w->runq_tail, tl + 1);
+            return;
+        }
+        if (runq_put_slow(w, t, h, tl))
+            return;
+    }
+}
+
+gort_task *runq_get(gort_worker *w) {
+    gort_task *next = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+    if (next != NULL && atomic_compare_exchange_strong(&w->runnext, &next, NULL))
+        return next;
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+        if (h == tl)
+            return NULL;
+        gort_task *t = atomic_load_explicit(&w->runq[h % RUNQ_SIZE], memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&w->runq_head, &h, h + 1, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return t;
+    }
+}
+
+/* Takes half of victim's ring into w's ring starting at slot index start.
+ * Returns how many were taken. */
+static uint32_t runq_grab(gort_worker *victim, gort_task *_Atomic *ring, uint32_t start,
+                          bool steal_runnext) {
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&victim->runq_head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&victim->runq_tail, memory_order_acquire);
+        uint32_t n = tl - h;
+        n = n - n / 2;
+        if (n == 0) {
+            if (!steal_runnext)
+                return 0;
+            gort_task *next = atomic_load(&victim->runnext);
+            if (next == NULL || !atomic_compare_exchange_strong(&victim->runnext, &next, NULL))
+                return 0;
+            atomic_store_explicit(&ring[start % RUNQ_SIZE], next, memory_order_relaxed);
+            return 1;
+        }
+        if (n > RUNQ_SIZE / 2)
+            continue; /* head and tail read at different times: retry */
+        for (uint32_t i = 0; i < n; i++) {
+            gort_task *t = atomic_load_explicit(&victim->runq[(h + i) % RUNQ_SIZE],
+                                                memory_order_relaxed);
+            atomic_store_explicit(&ring[(start + i) % RUNQ_SIZE], t, memory_order_relaxed);
+        }
+        if (atomic_compare_exchange_strong_explicit(&victim->runq_head, &h, h + n,
+                                                    memory_order_acq_rel, memory_order_relaxed))
+            return n;
+    }
+}
+
+gort_task *runq_steal(gort_worker *w, gort_worker *victim, bool steal_runnext) {
+    uint32_t tl = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+    uint32_t n = runq_grab(victim, w->runq, tl, steal_runnext);
+    if (n == 0)
+        return NULL;
+    n--;
+    gort_task *t = atomic_load_explicit(&w->runq[(tl + n) % RUNQ_SIZE], memory_order_relaxed);
+    if (n > 0)
+        atomic_store(&w->runq_tail, tl + n);
+    atomic_fetch_add_explicit(&w->n_steal, 1, memory_order_relaxed);
+    return t;
+}
+
+bool runq_empty(gort_worker *w) {
+    for (;;) {
+        uint32_t h = atomic_load(&w->runq_head);
+        uint32_t tl = atomic_load(&w->runq_tail);
+        gort_task *next = atomic_load(&w->runnext);
+        if (atomic_load(&w->runq_tail) == tl)
+            return h == tl && next == NULL;
+    }
+}
+
+void gq_put(gort_task *t) {
+    t->next = NULL;
+    uv_mutex_lock(&gort_sched.lock);
+    if (gort_sched.gq_tail != NULL)
+        gort_sched.gq_tail->next = t;
+    else
+        gort_sched.gq_head = t;
+    gort_sched.gq_tail = t;
+    atomic_fetch_add(&gort_sched.gq_size, 1);
+    uv_mutex_unlock(&gort_sched.lock);
+}
+
+gort_task *gq_get_locked(gort_worker *w, int max) {
+    int64_t size = atomic_load(&gort_sched.gq_size);
+    if (size == 0)
+        return NULL;
+    int64_t n = size / gort_sched.nworkers + 1;
+    if (n > size)
+        n = size;
+    if (max > 0 && n > max)
+        n = max;
+    if (n > RUNQ_SIZE / 2)
+        n = RUNQ_SIZE / 2;
+    /* Only as many as the local ring has room for, so that runq_put below
+     * never spills back to the global queue (whose lock we hold). */
+    uint32_t used = atomic_load(&w->runq_tail) - atomic_load(&w->runq_head);
+    if (n > (int64_t)(RUNQ_SIZE - used) + 1)
+        n = (int64_t)(RUNQ_SIZE - used) + 1;
+    gort_task *first = gort_sched.gq_head;
+    gort_task *t = first->next;
+    for (int64_t i = 1; i < n; i++) {
+        gort_task *following = t->next;
+        runq_put(w, t, false);
+        t = following;
+    }
+    gort_sched.gq_head = t;
+    if (t == NULL)
+        gort_sched.gq_tail = NULL;
+    atomic_fetch_sub(&gort_sched.gq_size, n);
+    return first;
+}

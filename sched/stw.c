@@ -1,0 +1,388 @@
+/* sched/stw.c - safepoints, stop-the-world, implicit attached sections.
+ *
+ * A pause (DESIGN.md §3):
+ *   1. The requester takes the world lock. A worker whose task requests while
+ *      another pause holds the lock waits as a blocked worker (W_REGION), so
+ *      the holder counts it as stopped and does its share (§7 rule 8).
+ *   2. It sets stw.stopwait to the number of workers, makes stw.gen odd and
+ *      raises REQ_STW in the safepoint word (seq_cst read-modify-writes).
+ *   3. It stops idle and blocked workers in place, without waking them, by
+ *      compare-and-swap W_IDLE->W_STOPPED_IDLE and W_REGION->W_STOPPED_REGION,
+ *      counting each down. Running workers stop themselves at their next
+ *      safepoint (W_RUNNING->W_STOPPED) and count down; the last one
+ *      notifies the requester.
+ *   4. It waits until stopwait is 0 and no thread is inside an implicit
+ *      attached section (a runtime call from a non-worker thread).
+ *   5. While stopped it may run a function on every worker in parallel
+ *      (workers stopped at a safepoint run their own share; the requester
+ *      runs the share of idle and blocked ones and of its own), and visit
+ *      every task.
+ *   6. Restart: stw.gen becomes even first (so a worker that resumes cannot
+ *      read a stale odd value), then every stopped state goes back to what it
+ *      was, then the stopped workers are woken, the lock released, and wakep
+ *      runs so that work readied during the pause does not sleep (rule 7).
+ * Transitions into idle or a region race with step 3 through the state word
+ * (rule 6): the worker moves to W_IDLE by CAS and then reads stw.gen; the
+ * requester makes stw.gen odd and then reads the state. Both are seq_cst, so
+ * at least one sees the other; whoever wins the CAS to W_STOPPED_IDLE counts
+ * down. Every exit from idle or a region is a CAS from W_IDLE (W_REGION) that
+ * waits while the state is W_STOPPED_IDLE (W_STOPPED_REGION): it happens
+ * before the worker touches any queue.
+ * Invariant: while stw.gen is odd, no worker other than the requester's runs
+ * a task, and no thread is inside an implicit attached section.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "sched/internal.h"
+
+int go_internal_safepoint_word;
+
+static pthread_mutex_t world_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct stw_state {
+    _Atomic uint64_t gen;           /* odd while a pause is requested or in force */
+    _Atomic int32_t stopwait;       /* workers that have not stopped yet */
+    _Atomic uint32_t notify;        /* futex word: the requester sleeps on it */
+    _Atomic uint32_t wake;          /* futex word: stopped workers sleep on it */
+    gort_worker *owner_worker;      /* [world lock] the requester's worker, or NULL */
+    gort_stw_reason reason;         /* [world lock] */
+    int64_t t_request;              /* [world lock] */
+    bool stopped;                   /* [world lock] */
+    /* The parallel function. */
+    gort_stw_parallel_fn job_fn;
+    void *job_arg;
+    _Atomic uint64_t job_gen;
+    _Atomic int32_t job_remaining;
+    /* Statistics: written by the requester, read by anyone, under stats_lock. */
+    gort_stw_stats stats;
+    pthread_mutex_t stats_lock;
+} stw = {.stats_lock = PTHREAD_MUTEX_INITIALIZER};
+
+#define SPIN_ITERATIONS 20000 /* roughly 50-100 us of pause instructions */
+
+static void notify_requester(void) {
+    atomic_fetch_add(&stw.notify, 1);
+    gort_rt_futex_wake(&stw.notify, 1);
+}
+
+static void wake_stopped(void) {
+    atomic_fetch_add(&stw.wake, 1);
+    gort_rt_futex_wake(&stw.wake, INT_MAX);
+}
+
+static bool world_is_stopped(void) {
+    return atomic_load(&stw.stopwait) == 0 && atomic_load(&gort_sched.external_active) == 0;
+}
+
+static bool job_done(void) { return atomic_load(&stw.job_remaining) == 0; }
+
+static void requester_wait(bool (*done)(void)) {
+    for (int i = 0;; i++) {
+        uint32_t n = atomic_load(&stw.notify);
+        if (done())
+            return;
+        if (i < SPIN_ITERATIONS) {
+            gort_rt_cpu_relax();
+            continue;
+        }
+        gort_rt_futex_wait(&stw.notify, n);
+    }
+}
+
+/* Waits while *state == stopped_state; returns when it changed. */
+static void wait_while_state(gort_worker *w, uint32_t stopped_state) {
+    for (int i = 0;; i++) {
+        uint32_t wk = atomic_load(&stw.wake);
+        if (atomic_load(&w->state) != stopped_state)
+            return;
+        if (i < SPIN_ITERATIONS) {
+            gort_rt_cpu_relax();
+            continue;
+        }
+        gort_rt_futex_wait(&stw.wake, wk);
+    }
+}
+
+/* ---- the worker's side --------------------------------------------------- */
+
+static void stop_self(gort_worker *w) {
+    uint32_t s = W_RUNNING;
+    if (!atomic_compare_exchange_strong(&w->state, &s, W_STOPPED))
+        gort_rt_fatal("stop-the-world: worker %d reached a safepoint in state %u", w->index, s);
+    w->last_job_gen = atomic_load(&stw.job_gen);
+    if (atomic_fetch_sub(&stw.stopwait, 1) == 1)
+        notify_requester();
+    for (int i = 0;; i++) {
+        uint32_t wk = atomic_load(&stw.wake);
+        if (atomic_load(&w->state) != W_STOPPED)
+            return;
+        uint64_t jg = atomic_load_explicit(&stw.job_gen, memory_order_acquire);
+        if (jg != w->last_job_gen) {
+            w->last_job_gen = jg;
+            stw.job_fn(stw.job_arg, w->index);
+            if (atomic_fetch_sub(&stw.job_remaining, 1) == 1)
+                notify_requester();
+            i = 0;
+            continue;
+        }
+        if (i < SPIN_ITERATIONS) {
+            gort_rt_cpu_relax();
+            continue;
+        }
+        gort_rt_futex_wait(&stw.wake, wk);
+    }
+}
+
+void gort_stw_poll(gort_worker *w) {
+    if (!(atomic_load_explicit(&go_internal_safepoint_word, memory_order_relaxed) & REQ_STW))
+        return;
+    if (!(atomic_load(&stw.gen) & 1))
+        return; /* a stale request bit: the pause is over */
+    if (gort_sched_is_stw_owner())
+        return; /* our own task asked for this pause */
+    stop_self(w);
+}
+
+static void enter_stoppable(gort_worker *w, uint32_t to, uint32_t stopped_to) {
+    uint32_t s = W_RUNNING;
+    if (!atomic_compare_exchange_strong(&w->state, &s, to))
+        gort_rt_fatal("stop-the-world: worker %d leaving state %u, expected running", w->index, s);
+    if (atomic_load(&stw.gen) & 1) {
+        s = to;
+        if (atomic_compare_exchange_strong(&w->state, &s, stopped_to) &&
+            atomic_fetch_sub(&stw.stopwait, 1) == 1)
+            notify_requester();
+    }
+}
+
+static void exit_stoppable(gort_worker *w, uint32_t from, uint32_t stopped_from) {
+    for (;;) {
+        uint32_t s = atomic_load(&w->state);
+        if (s == W_RUNNING)
+            return;
+        if (s == from) {
+            if (atomic_compare_exchange_strong(&w->state, &s, W_RUNNING))
+                return;
+            continue;
+        }
+        if (s == stopped_from) {
+            wait_while_state(w, stopped_from);
+            continue;
+        }
+        gort_rt_fatal("stop-the-world: worker %d in state %u, expected %u", w->index, s, from);
+    }
+}
+
+void gort_stw_enter_idle(gort_worker *w) { enter_stoppable(w, W_IDLE, W_STOPPED_IDLE); }
+void gort_stw_exit_idle(gort_worker *w) { exit_stoppable(w, W_IDLE, W_STOPPED_IDLE); }
+void gort_stw_enter_region(gort_worker *w) { enter_stoppable(w, W_REGION, W_STOPPED_REGION); }
+void gort_stw_exit_region(gort_worker *w) { exit_stoppable(w, W_REGION, W_STOPPED_REGION); }
+
+/* ---- implicit attached sections ------------------------------------------ */
+
+static __thread int external_depth;
+
+bool gort_sched_external_enter(void) {
+    if (gort_sched_is_stw_owner() || external_depth > 0) {
+        external_depth++;
+        return true;
+    }
+    for (;;) {
+        atomic_fetch_add(&gort_sched.external_active, 1);
+        uint64_t g = atomic_load(&stw.gen);
+        if (!(g & 1)) {
+            if (!atomic_load(&gort_sched.running)) {
+                if (atomic_fetch_sub(&gort_sched.external_active, 1) == 1)
+                    notify_requester();
+                return false;
+            }
+            external_depth = 1;
+            return true;
+        }
+        /* A pause is pending: step back out and wait for it to end. */
+        if (atomic_fetch_sub(&gort_sched.external_active, 1) == 1)
+            notify_requester();
+        for (int i = 0;; i++) {
+            uint32_t wk = atomic_load(&stw.wake);
+            if (atomic_load(&stw.gen) != g)
+                break;
+            if (i < SPIN_ITERATIONS) {
+                gort_rt_cpu_relax();
+                continue;
+            }
+            gort_rt_futex_wait(&stw.wake, wk);
+        }
+    }
+}
+
+void gort_sched_external_leave(void) {
+    if (--external_depth > 0 || gort_sched_is_stw_owner())
+        return;
+    if (atomic_fetch_sub(&gort_sched.external_active, 1) == 1 && (atomic_load(&stw.gen) & 1))
+        notify_requester();
+}
+
+/* ---- the requester's side ------------------------------------------------ */
+
+static void stop_world(gort_worker *self, gort_stw_reason reason) {
+    if (pthread_mutex_trylock(&world_lock) != 0) {
+        /* Another pause holds the world: wait as a blocked worker. */
+        if (self != NULL)
+            gort_stw_enter_region(self);
+        pthread_mutex_lock(&world_lock);
+        if (self != NULL)
+            gort_stw_exit_region(self);
+    }
+    int64_t t0 = gort_rt_nanotime();
+    stw.owner_worker = self;
+    stw.reason = reason;
+    stw.t_request = t0;
+    gort_sched_set_stw_owner(true);
+
+    int n = gort_sched.nworkers;
+    atomic_store(&stw.stopwait, n);
+    atomic_fetch_add(&stw.gen, 1); /* odd: requested */
+    atomic_fetch_or(&go_internal_safepoint_word, REQ_STW);
+    if (self != NULL) {
+        uint32_t s = W_RUNNING;
+        if (!atomic_compare_exchange_strong(&self->state, &s, W_STOPPED))
+            gort_rt_fatal("stop-the-world: requesting worker %d in state %u", self->index, s);
+        self->last_job_gen = atomic_load(&stw.job_gen);
+        atomic_fetch_sub(&stw.stopwait, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        gort_worker *w = &gort_sched.workers[i];
+        if (w == self)
+            continue;
+        uint32_t s = atomic_load(&w->state);
+        if ((s == W_IDLE && atomic_compare_exchange_strong(&w->state, &s, W_STOPPED_IDLE)) ||
+            (s == W_REGION && atomic_compare_exchange_strong(&w->state, &s, W_STOPPED_REGION)) ||
+            s == W_EXITED)
+            atomic_fetch_sub(&stw.stopwait, 1);
+    }
+    requester_wait(world_is_stopped);
+    int64_t t1 = gort_rt_nanotime();
+    uint64_t tts = (uint64_t)(t1 - t0);
+    pthread_mutex_lock(&stw.stats_lock);
+    stw.stats.last_tts_ns = tts;
+    if (tts > stw.stats.max_tts_ns)
+        stw.stats.max_tts_ns = tts;
+    pthread_mutex_unlock(&stw.stats_lock);
+    stw.stopped = true;
+}
+
+void gort_stw_stop_from_scheduler(gort_worker *w) { stop_world(w, w->pending_stw_reason); }
+
+void gort_stop_the_world(gort_stw_reason reason) {
+    gort_task *t = gort_sched_current_task();
+    if (t == NULL) {
+        if (gort_sched_is_stw_owner())
+            gort_rt_fatal("stop-the-world: requested while this thread holds the world");
+        stop_world(NULL, reason);
+        return;
+    }
+    /* Switch out so the task's registers are saved on its stack and its range
+     * is valid for visiting; the scheduler stops the world and resumes us. */
+    gort_sched_self()->pending_stw_reason = reason;
+    gort_sched_switch_to_scheduler(t, CMD_STW);
+}
+
+void gort_start_the_world(void) {
+    if (!gort_sched_is_stw_owner() || !stw.stopped)
+        gort_rt_fatal("start-the-world: the world is not stopped by this thread");
+    stw.stopped = false;
+    atomic_fetch_and(&go_internal_safepoint_word, ~REQ_STW);
+    atomic_fetch_add(&stw.gen, 1); /* even: running */
+    for (int i = 0; i < gort_sched.nworkers; i++) {
+        gort_worker *w = &gort_sched.workers[i];
+        uint32_t s = atomic_load(&w->state);
+        if (s == W_STOPPED)
+            atomic_store(&w->state, W_RUNNING);
+        else if (s == W_STOPPED_IDLE)
+            atomic_store(&w->state, W_IDLE);
+        else if (s == W_STOPPED_REGION)
+            atomic_store(&w->state, W_REGION);
+    }
+    uint64_t pause = (uint64_t)(gort_rt_nanotime() - stw.t_request);
+    pthread_mutex_lock(&stw.stats_lock);
+    stw.stats.pauses++;
+    stw.stats.last_pause_ns = pause;
+    stw.stats.total_pause_ns += pause;
+    if (pause > stw.stats.max_pause_ns)
+        stw.stats.max_pause_ns = pause;
+    pthread_mutex_unlock(&stw.stats_lock);
+    stw.owner_worker = NULL;
+    gort_sched_set_stw_owner(false);
+    wake_stopped();
+    pthread_mutex_unlock(&world_lock);
+    gort_sched_wakep();
+}
+
+void gort_stw_run_parallel(gort_stw_parallel_fn fn, void *arg) {
+    if (!gort_sched_is_stw_owner() || !stw.stopped)
+        gort_rt_fatal("stop-the-world: run_parallel outside a pause");
+    int n = gort_sched.nworkers;
+    bool participant[n > 0 ? n : 1];
+    int32_t count = 0;
+    for (int i = 0; i < n; i++) {
+        gort_worker *w = &gort_sched.workers[i];
+        participant[i] = w != stw.owner_worker && atomic_load(&w->state) == W_STOPPED;
+        count += participant[i];
+    }
+    stw.job_fn = fn;
+    stw.job_arg = arg;
+    atomic_store(&stw.job_remaining, count);
+    atomic_fetch_add_explicit(&stw.job_gen, 1, memory_order_release);
+    if (count > 0)
+        wake_stopped();
+    for (int i = 0; i < n; i++)
+        if (!participant[i])
+            fn(arg, i);
+    requester_wait(job_done);
+}
+
+void gort_stw_visit_tasks(gort_stw_task_visitor fn, void *arg) {
+    if (!gort_sched_is_stw_owner() || !stw.stopped)
+        gort_rt_fatal("stop-the-world: visit_tasks outside a pause");
+    uv_mutex_lock(&gort_sched.allg_lock);
+    for (size_t i = 0; i < gort_sched.nallg; i++) {
+        gort_task *t = gort_sched.allg[i];
+        uint32_t s = atomic_load(&t->state) & TASK_STATE_MASK;
+        if (s == TASK_FREE || s == TASK_DEAD)
+            continue;
+        const void *lo = t->started ? t->ctx.sp : NULL;
+        const void *hi = t->started ? t->stack.hi : NULL;
+        fn(t, lo, hi, arg);
+    }
+    uv_mutex_unlock(&gort_sched.allg_lock);
+}
+
+bool gort_sched_task_claim(gort_task *t, const void **lo, const void **hi) {
+    uint32_t s = atomic_load(&t->state);
+    for (;;) {
+        if ((s != TASK_RUNNABLE && s != TASK_WAITING))
+            return false;
+        if (atomic_compare_exchange_weak(&t->state, &s, s | TASK_SCAN))
+            break;
+    }
+    *lo = t->started ? t->ctx.sp : NULL;
+    *hi = t->started ? t->stack.hi : NULL;
+    return true;
+}
+
+void gort_sched_task_unclaim(gort_task *t) { atomic_fetch_and(&t->state, ~(uint32_t)TASK_SCAN); }
+
+void gort_stw_stats_get(gort_stw_stats *out) {
+    pthread_mutex_lock(&stw.stats_lock);
+    *out = stw.stats;
+    pthread_mutex_unlock(&stw.stats_lock);
+}
+
+bool gort_stw_is_stopped(void) { return gort_sched_is_stw_owner() && stw.stopped; }
+
+void gort_stw_reset(void) {
+    atomic_store(&stw.stopwait, 0);
+    atomic_store(&gort_sched.external_active, 0);
+}

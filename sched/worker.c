@@ -1,0 +1,387 @@
+/* sched/worker.c - worker threads: the schedule loop, idling and wake-ups.
+ *
+ * Each worker is an OS thread with a scheduler context (its own thread stack,
+ * Go's g0) from which it switches into tasks; a task switches back with a
+ * command (yield, park, exit, safepoint, stop-the-world) that the scheduler
+ * carries out on its own stack. Parking is therefore safe by construction:
+ * when the unlock callback runs, the task is already switched out.
+ *
+ * Schedule loop, per worker:
+ *   1. Poll for a pending pause (sched/stw.c) and for shutdown.
+ *   2. Once every 61 schedules take one task from the global queue first.
+ *   3. runnext, then the local ring, then the global queue.
+ *   4. Steal half of another worker's ring (runnext on the last of 4 rounds),
+ *      as a "spinning" worker, if fewer than half the busy workers spin.
+ *   5. Otherwise go idle: join the idle list under sched.lock, stop spinning,
+ *      re-check every queue, and sleep in uv_run on the worker's own loop.
+ *
+ * Wake-up protocol (Go's spinning protocol):
+ *   - Whoever makes work runnable (spawn, ready) calls gort_sched_wakep()
+ *     after publishing it. wakep wakes one idle worker, as a spinning one, if
+ *     there is an idle worker and no worker spins; it is woken with
+ *     uv_async_send, the only thread-safe libuv call.
+ *   - A spinning worker that finds work stops spinning and calls wakep, so
+ *     that the last spinner to find work wakes another.
+ *   - A spinning worker going idle decrements nmspinning and then re-checks
+ *     every queue. Both sides publish with a sequentially consistent
+ *     read-modify-write or store (runq_tail, runnext, gq_size, npidle,
+ *     nmspinning) before they load what the other side publishes, so at least
+ *     one of them sees the other: no work is left behind with every worker
+ *     asleep.
+ *   - uv_async_send coalesces; a worker that wakes re-checks everything, and a
+ *     wake-up meant for it that it no longer needs is harmless.
+ * Invariant: a worker is in the idle list iff it is idle and no wakep has
+ * claimed it; wake_spinning tells a claimed worker that the waker counted it
+ * in nmspinning.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/internal.h"
+
+static __thread gort_worker *tls_self;
+static __thread bool tls_stw_owner;
+
+GORT_NOINLINE gort_worker *gort_sched_self(void) { return tls_self; }
+GORT_NOINLINE void gort_sched_set_self(gort_worker *w) { tls_self = w; }
+GORT_NOINLINE bool gort_sched_is_stw_owner(void) { return tls_stw_owner; }
+GORT_NOINLINE void gort_sched_set_stw_owner(bool owner) { tls_stw_owner = owner; }
+
+int gort_sched_worker_count(void) { return gort_sched.nworkers; }
+
+int gort_sched_worker_index(void) {
+    gort_worker *w = gort_sched_self();
+    return w != NULL ? w->index : -1;
+}
+
+/* ---- wake-ups ------------------------------------------------------------ */
+
+void gort_sched_wakep(void) {
+    if (atomic_load(&gort_sched.npidle) == 0 || atomic_load(&gort_sched.nmspinning) != 0)
+        return;
+    int zero = 0;
+    if (!atomic_compare_exchange_strong(&gort_sched.nmspinning, &zero, 1))
+        return;
+    uv_mutex_lock(&gort_sched.lock);
+    gort_worker *w = gort_sched.idle_list;
+    if (w != NULL) {
+        gort_sched.idle_list = w->idle_next;
+        w->idle_next = NULL;
+        w->in_idle_list = false;
+        w->wake_spinning = true;
+        atomic_fetch_sub(&gort_sched.npidle, 1);
+    }
+    uv_mutex_unlock(&gort_sched.lock);
+    if (w == NULL) {
+        atomic_fetch_sub(&gort_sched.nmspinning, 1);
+        return;
+    }
+    uv_async_send(&w->wake);
+}
+
+static void reset_spinning(gort_worker *w) {
+    w->spinning = false;
+    atomic_fetch_sub(&gort_sched.nmspinning, 1);
+    gort_sched_wakep();
+}
+
+static void become_spinning(gort_worker *w) {
+    if (!w->spinning) {
+        w->spinning = true;
+        atomic_fetch_add(&gort_sched.nmspinning, 1);
+    }
+}
+
+/* Under sched.lock: removes w from the idle list if it is still there, or
+ * takes over the spinning state a wakep gave it. */
+static void leave_idle_list_locked(gort_worker *w) {
+    if (w->in_idle_list) {
+        gort_worker **pp = &gort_sched.idle_list;
+        while (*pp != w)
+            pp = &(*pp)->idle_next;
+        *pp = w->idle_next;
+        w->idle_next = NULL;
+        w->in_idle_list = false;
+        atomic_fetch_sub(&gort_sched.npidle, 1);
+    } else if (w->wake_spinning) {
+        w->wake_spinning = false;
+        w->spinning = true; /* the waker already counted us in nmspinning */
+    }
+}
+
+static bool any_work_visible(gort_worker *self) {
+    if (atomic_load(&gort_sched.gq_size) > 0)
+        return true;
+    for (int i = 0; i < gort_sched.nworkers; i++) {
+        gort_worker *v = &gort_sched.workers[i];
+        if (v != self && !runq_empty(v))
+            return true;
+    }
+    return !runq_empty(self);
+}
+
+static uint32_t next_rand(gort_worker *w) {
+    uint64_t x = w->rand_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    w->rand_state = x;
+    return (uint32_t)x;
+}
+
+static bool should_stop_looking(void) {
+    return (atomic_load_explicit(&go_internal_safepoint_word, memory_order_relaxed) != 0);
+}
+
+/* ---- finding work -------------------------------------------------------- */
+
+static gort_task *find_runnable(gort_worker *w) {
+    for (;;) {
+        gort_stw_poll(w);
+        if (atomic_load_explicit(&gort_sched.shutdown, memory_order_relaxed))
+            return NULL;
+        gort_task *t;
+        if (w->schedtick % 61 == 0 && atomic_load(&gort_sched.gq_size) > 0) {
+            uv_mutex_lock(&gort_sched.lock);
+            t = gq_get_locked(w, 1);
+            uv_mutex_unlock(&gort_sched.lock);
+            if (t != NULL)
+                return t;
+        }
+        if ((t = runq_get(w)) != NULL)
+            return t;
+        if (atomic_load(&gort_sched.gq_size) > 0) {
+            uv_mutex_lock(&gort_sched.lock);
+            t = gq_get_locked(w, 0);
+            uv_mutex_unlock(&gort_sched.lock);
+            if (t != NULL)
+                return t;
+        }
+
+        /* Steal, as a spinning worker. Limit spinners to half the busy workers
+         * so that a burst of wake-ups does not burn every CPU. */
+        int n = gort_sched.nworkers;
+        int busy = n - atomic_load(&gort_sched.npidle);
+        if (n > 1 && (w->spinning || 2 * atomic_load(&gort_sched.nmspinning) < busy)) {
+            become_spinning(w);
+            bool interrupted = false;
+            for (int round = 0; round < 4 && !interrupted; round++) {
+                uint32_t start = next_rand(w);
+                for (int k = 0; k < n; k++) {
+                    if (should_stop_looking()) {
+                        interrupted = true;
+                        break;
+                    }
+                    gort_worker *v = &gort_sched.workers[(start + (uint32_t)k) % (uint32_t)n];
+                    if (v == w)
+                        continue;
+                    if ((t = runq_steal(w, v, round == 3)) != NULL)
+                        return t;
+                }
+            }
+            if (interrupted)
+                continue;
+        }
+
+        /* Go idle. */
+        uv_mutex_lock(&gort_sched.lock);
+        if (atomic_load(&gort_sched.gq_size) > 0) {
+            t = gq_get_locked(w, 0);
+            uv_mutex_unlock(&gort_sched.lock);
+            if (t != NULL)
+                return t;
+            continue;
+        }
+        if (atomic_load(&gort_sched.shutdown)) {
+            uv_mutex_unlock(&gort_sched.lock);
+            return NULL;
+        }
+        gort_stw_enter_idle(w);
+        w->in_idle_list = true;
+        w->idle_next = gort_sched.idle_list;
+        gort_sched.idle_list = w;
+        atomic_fetch_add(&gort_sched.npidle, 1);
+        uv_mutex_unlock(&gort_sched.lock);
+        if (w->spinning) {
+            w->spinning = false;
+            atomic_fetch_sub(&gort_sched.nmspinning, 1);
+        }
+
+        if (any_work_visible(w)) {
+            gort_stw_exit_idle(w);
+            uv_mutex_lock(&gort_sched.lock);
+            leave_idle_list_locked(w);
+            uv_mutex_unlock(&gort_sched.lock);
+            become_spinning(w);
+            continue;
+        }
+
+        atomic_fetch_add_explicit(&w->n_idle, 1, memory_order_relaxed);
+        for (;;) {
+            uv_run(&w->loop, UV_RUN_ONCE);
+            gort_stw_exit_idle(w);
+            uv_mutex_lock(&gort_sched.lock);
+            bool woken = !w->in_idle_list || atomic_load(&gort_sched.shutdown) || !runq_empty(w);
+            if (woken) {
+                leave_idle_list_locked(w);
+                uv_mutex_unlock(&gort_sched.lock);
+                break;
+            }
+            /* A coalesced or stale wake-up: still in the idle list, so any
+             * wakep since would have claimed us. Sleep again. */
+            gort_stw_enter_idle(w);
+            uv_mutex_unlock(&gort_sched.lock);
+        }
+    }
+}
+
+/* ---- running tasks ------------------------------------------------------- */
+
+static void make_running(gort_task *t) {
+    uint32_t s = TASK_RUNNABLE;
+    while (!atomic_compare_exchange_weak_explicit(&t->state, &s, TASK_RUNNING, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+        if (s == (TASK_RUNNABLE | TASK_SCAN)) {
+            gort_rt_cpu_relax(); /* the collector is scanning its stack */
+            s = TASK_RUNNABLE;
+            continue;
+        }
+        if (s != TASK_RUNNABLE)
+            gort_rt_fatal("scheduler: task %llu picked to run in state %u",
+                          (unsigned long long)t->id, s);
+    }
+}
+
+/* Switches into t; carries out its command when it switches back. Returns
+ * the task to resume at once, or NULL to schedule another. */
+static gort_task *run(gort_worker *w, gort_task *t) {
+    if (!t->started && !gort_task_prepare_stack(w, t))
+        gort_rt_fatal("out of memory: cannot map a stack for task %llu", (unsigned long long)t->id);
+    atomic_store_explicit(&w->current, t, memory_order_relaxed);
+    gort_rt_stack_set_running(&t->stack, t->id);
+    gort_rt_context_switch(&w->sched_ctx, &t->ctx);
+    gort_rt_stack_set_running(NULL, 0);
+    atomic_store_explicit(&w->current, NULL, memory_order_relaxed);
+    if (!t->stack.guarded && t->cmd != CMD_EXIT)
+        gort_rt_stack_check(&t->stack, t->ctx.sp, t->id);
+
+    switch (t->cmd) {
+    case CMD_YIELD:
+        atomic_store_explicit(&t->state, TASK_RUNNABLE, memory_order_release);
+        /* Behind everything that waits: when the global queue holds tasks, a
+         * yielder requeued locally would keep the ring busy and leave them to
+         * the one-in-61 fairness check (Go queues every Gosched globally). */
+        if (atomic_load_explicit(&gort_sched.gq_size, memory_order_relaxed) > 0)
+            gq_put(t);
+        else
+            runq_put(w, t, false);
+        return NULL;
+    case CMD_PARK: {
+        gort_sched_unlock_fn unlock = t->park_unlock;
+        void *arg = t->park_arg;
+        atomic_store_explicit(&t->state, TASK_WAITING, memory_order_release);
+        /* From here on a waker may ready t and another worker may run it:
+         * touch nothing of t's. */
+        if (unlock != NULL && !unlock(t, arg))
+            gort_sched_ready(t);
+        return NULL;
+    }
+    case CMD_EXIT:
+        gort_task_recycle(w, t);
+        return NULL;
+    case CMD_SAFEPOINT:
+        gort_stw_poll(w);
+        if (atomic_load(&gort_sched.shutdown))
+            return NULL; /* abandoned: go_main returned */
+        return t;
+    case CMD_STW:
+        gort_stw_stop_from_scheduler(w);
+        return t;
+    default:
+        gort_rt_fatal("scheduler: task %llu switched out without a command",
+                      (unsigned long long)t->id);
+    }
+}
+
+static void schedule_loop(gort_worker *w) {
+    gort_task *t = NULL;
+    for (;;) {
+        if (t == NULL) {
+            t = find_runnable(w);
+            if (t == NULL)
+                return;
+            if (w->spinning)
+                reset_spinning(w);
+            make_running(t);
+            w->schedtick++;
+            atomic_fetch_add_explicit(&w->n_sched, 1, memory_order_relaxed);
+        }
+        t = run(w, t);
+    }
+}
+
+void gort_sched_switch_to_scheduler(gort_task *t, task_cmd cmd) {
+    t->cmd = cmd;
+    gort_worker *w = gort_sched_self();
+    gort_rt_context_switch(&t->ctx, &w->sched_ctx);
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+static void wake_cb(uv_async_t *handle) {
+    (void)handle; /* everything is re-checked after uv_run returns */
+}
+
+static void worker_main(void *arg) {
+    gort_worker *w = arg;
+    gort_sched_set_self(w);
+    gort_rt_context_init_thread(&w->sched_ctx);
+    w->altstack = gort_rt_stack_thread_init();
+    schedule_loop(w);
+    /* Leaving for good: count as idle from now on, so a pause requested
+     * during shutdown stops this worker in place instead of waiting for it. */
+    gort_stw_enter_idle(w);
+    gort_rt_stack_thread_fini(w->altstack);
+    w->altstack = NULL;
+    gort_sched_set_self(NULL);
+}
+
+int gort_sched_workers_start(int n) {
+    gort_rt_stack_handler_install();
+    for (int i = 0; i < n; i++) {
+        gort_worker *w = &gort_sched.workers[i];
+        w->index = i;
+        w->rand_state = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1);
+        if (uv_loop_init(&w->loop) != 0 || uv_async_init(&w->loop, &w->wake, wake_cb) != 0)
+            return GO_ENOMEM;
+        atomic_store(&w->state, W_RUNNING);
+    }
+    for (int i = 0; i < n; i++) {
+        gort_worker *w = &gort_sched.workers[i];
+        uv_thread_options_t opts = {.flags = UV_THREAD_HAS_STACK_SIZE, .stack_size = 1 << 20};
+        if (uv_thread_create_ex(&w->thread, &opts, worker_main, w) != 0)
+            gort_rt_fatal("cannot create worker thread %d", i);
+    }
+    return 0;
+}
+
+static void close_cb(uv_handle_t *h) { (void)h; }
+
+void gort_sched_workers_stop(void) {
+    atomic_store(&gort_sched.shutdown, 1);
+    atomic_fetch_or(&go_internal_safepoint_word, REQ_SHUTDOWN);
+    for (int i = 0; i < gort_sched.nworkers; i++)
+        uv_async_send(&gort_sched.workers[i].wake);
+    for (int i = 0; i < gort_sched.nworkers; i++)
+        uv_thread_join(&gort_sched.workers[i].thread);
+    /* The threads are gone: their loops may now be closed from here. */
+    for (int i = 0; i < gort_sched.nworkers; i++) {
+        gort_worker *w = &gort_sched.workers[i];
+        uv_close((uv_handle_t *)&w->wake, close_cb);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&w->loop);
+        atomic_store(&w->state, W_EXITED);
+    }
+    atomic_fetch_and(&go_internal_safepoint_word, ~REQ_SHUTDOWN);
+}
