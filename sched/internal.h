@@ -127,6 +127,18 @@ enum {
     REQ_SHUTDOWN = 2,
 };
 
+/* go_internal_safepoint_word is a plain int in the public header (its inline
+ * reader uses __atomic_load_n), so the runtime uses the same builtins on it. */
+static inline int safepoint_word_load(void) {
+    return __atomic_load_n(&go_internal_safepoint_word, __ATOMIC_RELAXED);
+}
+static inline void safepoint_word_set(int bits) {
+    __atomic_fetch_or(&go_internal_safepoint_word, bits, __ATOMIC_SEQ_CST);
+}
+static inline void safepoint_word_clear(int bits) {
+    __atomic_fetch_and(&go_internal_safepoint_word, ~bits, __ATOMIC_SEQ_CST);
+}
+
 struct gort_sched {
     int nworkers;
     gort_worker *workers;

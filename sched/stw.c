@@ -136,7 +136,7 @@ static void stop_self(gort_worker *w) {
 }
 
 void gort_stw_poll(gort_worker *w) {
-    if (!(atomic_load_explicit(&go_internal_safepoint_word, memory_order_relaxed) & REQ_STW))
+    if (!(safepoint_word_load() & REQ_STW))
         return;
     if (!(atomic_load(&stw.gen) & 1))
         return; /* a stale request bit: the pause is over */
@@ -244,7 +244,7 @@ static void stop_world(gort_worker *self, gort_stw_reason reason) {
     int n = gort_sched.nworkers;
     atomic_store(&stw.stopwait, n);
     atomic_fetch_add(&stw.gen, 1); /* odd: requested */
-    atomic_fetch_or(&go_internal_safepoint_word, REQ_STW);
+    safepoint_word_set(REQ_STW);
     if (self != NULL) {
         uint32_t s = W_RUNNING;
         if (!atomic_compare_exchange_strong(&self->state, &s, W_STOPPED))
@@ -293,7 +293,7 @@ void gort_start_the_world(void) {
     if (!gort_sched_is_stw_owner() || !stw.stopped)
         gort_rt_fatal("start-the-world: the world is not stopped by this thread");
     stw.stopped = false;
-    atomic_fetch_and(&go_internal_safepoint_word, ~REQ_STW);
+    safepoint_word_clear(REQ_STW);
     atomic_fetch_add(&stw.gen, 1); /* even: running */
     for (int i = 0; i < gort_sched.nworkers; i++) {
         gort_worker *w = &gort_sched.workers[i];

@@ -71,7 +71,7 @@ static gort_task *task_new(void) {
         gort_sched.allg = a;
         gort_sched.capallg = cap;
     }
-    if (gort_sched.slab_next + TASK_STRIDE > gort_sched.slab_end) {
+    if (gort_sched.slab_next == NULL || gort_sched.slab_next + TASK_STRIDE > gort_sched.slab_end) {
         size_t size = gort_sched.slabs == NULL ? (size_t)64 << 10 : gort_sched.slabs->size * 2;
         if (size > (size_t)4 << 20)
             size = (size_t)4 << 20;
@@ -328,7 +328,7 @@ void go_internal_safepoint_slow(void) {
     gort_task *t = gort_sched_current_task();
     if (t == NULL)
         return;
-    if (atomic_load_explicit(&go_internal_safepoint_word, memory_order_relaxed) != 0)
+    if (safepoint_word_load() != 0)
         gort_sched_switch_to_scheduler(t, CMD_SAFEPOINT);
 }
 

@@ -131,7 +131,7 @@ static uint32_t next_rand(gort_worker *w) {
 }
 
 static bool should_stop_looking(void) {
-    return (atomic_load_explicit(&go_internal_safepoint_word, memory_order_relaxed) != 0);
+    return (safepoint_word_load() != 0);
 }
 
 /* ---- finding work -------------------------------------------------------- */
@@ -370,7 +370,7 @@ static void close_cb(uv_handle_t *h) { (void)h; }
 
 void gort_sched_workers_stop(void) {
     atomic_store(&gort_sched.shutdown, 1);
-    atomic_fetch_or(&go_internal_safepoint_word, REQ_SHUTDOWN);
+    safepoint_word_set(REQ_SHUTDOWN);
     for (int i = 0; i < gort_sched.nworkers; i++)
         uv_async_send(&gort_sched.workers[i].wake);
     for (int i = 0; i < gort_sched.nworkers; i++)
@@ -383,5 +383,5 @@ void gort_sched_workers_stop(void) {
         uv_loop_close(&w->loop);
         atomic_store(&w->state, W_EXITED);
     }
-    atomic_fetch_and(&go_internal_safepoint_word, ~REQ_SHUTDOWN);
+    safepoint_word_clear(REQ_SHUTDOWN);
 }
