@@ -83,6 +83,8 @@ struct gort_worker {
     _Atomic uint32_t state;        /* [atomic] W_* */
     gort_rt_context sched_ctx;     /* [owner] the scheduler's context (the thread's own stack) */
     gort_task *_Atomic current;    /* [owner writes, atomic reads] the running task */
+    gort_task *prev;               /* [owner] the task that just switched out, whose
+                                      command the resumed context carries out */
 
     /* Run queue (sched/runq.c): the owner pushes at tail, anyone takes at head. */
     _Atomic uint32_t runq_head;    /* [atomic] consumers advance it by CAS */
@@ -163,6 +165,8 @@ struct gort_sched {
 
     _Atomic uint64_t next_id;      /* task ids, handed out in batches */
     _Atomic int live_tasks;        /* [atomic] tasks spawned and not yet dead */
+    _Atomic int claims_enabled;    /* [changed only while the world is stopped] the
+                                      collector may set scan bits (sched/stw.c) */
 
     /* Lifecycle. */
     _Atomic int running;           /* 1 while workers run and spawns are accepted */
@@ -171,6 +175,12 @@ struct gort_sched {
 };
 
 extern struct gort_sched gort_sched;
+
+/* Bumps a counter that only its owner writes (no locked instruction). */
+static inline void gort_sched_count(_Atomic uint64_t *c) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
 
 /* ---- the calling thread -------------------------------------------------- */
 /* Read through noinline accessors: a task may resume on another OS thread, so
@@ -192,9 +202,12 @@ gort_task *gq_get_locked(gort_worker *w, int max); /* under sched.lock */
 void gort_sched_wakep(void);
 int gort_sched_workers_start(int n);
 void gort_sched_workers_stop(void);
-/* Switches the running task t to its worker's scheduler with cmd. Returns
- * when the task runs again (possibly on another worker). */
+/* Switches the running task t out with cmd: straight to the next task of
+ * this worker's queue when it can (yield, park), else to the scheduler.
+ * Returns when the task runs again (possibly on another worker). */
 void gort_sched_switch_to_scheduler(gort_task *t, task_cmd cmd);
+_Noreturn void gort_sched_exit_task(gort_task *t);
+void gort_sched_after_resume(void);
 /* Makes t runnable from the calling context (task, scheduler, or other thread). */
 void gort_sched_make_runnable(gort_task *t);
 

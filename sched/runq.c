@@ -1,9 +1,11 @@
 /* sched/runq.c - run queues: per-worker rings, runnext, and the global queue.
  *
  * Each worker owns a ring of RUNQ_SIZE tasks (Go's runq):
- *   1. Only the owner writes slots and advances runq_tail (store; seq_cst so
- *      that the wake-up check that follows a put is ordered after it, see
- *      sched/worker.c "Wake-up protocol").
+ *   1. Only the owner writes slots and advances runq_tail (store-release).
+ *      Work that needs a wake-up (spawn, ready) always enters through runnext
+ *      by a seq_cst exchange, which orders the wake-up check that follows it
+ *      (sched/worker.c "Wake-up protocol"); the task it displaces was already
+ *      visible.
  *   2. Anyone takes from runq_head by compare-and-swap: the owner one at a
  *      time, a thief half of what it sees (runq_steal).
  *   3. A slot is read before the CAS that claims it; a failed CAS discards the
@@ -57,7 +59,7 @@ void runq_put(gort_worker *w, gort_task *t, bool next) {
         uint32_t tl = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
         if (tl - h < RUNQ_SIZE) {
             atomic_store_explicit(&w->runq[tl % RUNQ_SIZE], t, memory_order_relaxed);
-            atomic_store(&w->runq_tail, tl + 1);
+            atomic_store_explicit(&w->runq_tail, tl + 1, memory_order_release);
             return;
         }
         if (runq_put_slow(w, t, h, tl))
@@ -120,8 +122,8 @@ gort_task *runq_steal(gort_worker *w, gort_worker *victim, bool steal_runnext) {
     n--;
     gort_task *t = atomic_load_explicit(&w->runq[(tl + n) % RUNQ_SIZE], memory_order_relaxed);
     if (n > 0)
-        atomic_store(&w->runq_tail, tl + n);
-    atomic_fetch_add_explicit(&w->n_steal, 1, memory_order_relaxed);
+        atomic_store_explicit(&w->runq_tail, tl + n, memory_order_release);
+    gort_sched_count(&w->n_steal);
     return t;
 }
 

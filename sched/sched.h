@@ -80,6 +80,10 @@ void gort_stw_visit_tasks(gort_stw_task_visitor fn, void *arg);
  * locks: never held across a safepoint. */
 bool gort_sched_task_claim(gort_task *t, const void **lo, const void **hi);
 void gort_sched_task_unclaim(gort_task *t);
+/* Claims are possible only between these two calls, each made while the world
+ * is stopped (the collector: at mark start and mark termination). Outside, a
+ * worker resumes a task with a plain store instead of a compare-and-swap. */
+void gort_sched_claims_enable(bool on);
 
 /* Pause accounting: every pause records its time-to-safepoint (from the
  * request until every worker stopped) and its length (request to restart). */

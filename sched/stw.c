@@ -359,7 +359,15 @@ void gort_stw_visit_tasks(gort_stw_task_visitor fn, void *arg) {
     uv_mutex_unlock(&gort_sched.allg_lock);
 }
 
+void gort_sched_claims_enable(bool on) {
+    if (!gort_stw_is_stopped())
+        gort_rt_fatal("claims enabled or disabled while the world runs");
+    atomic_store(&gort_sched.claims_enabled, on ? 1 : 0);
+}
+
 bool gort_sched_task_claim(gort_task *t, const void **lo, const void **hi) {
+    if (!atomic_load_explicit(&gort_sched.claims_enabled, memory_order_relaxed))
+        gort_rt_fatal("task claimed outside gort_sched_claims_enable");
     uint32_t s = atomic_load(&t->state);
     for (;;) {
         if ((s != TASK_RUNNABLE && s != TASK_WAITING))

@@ -217,11 +217,10 @@ bool gort_task_prepare_stack(gort_worker *w, gort_task *t) {
 
 void gort_task_entry(void *arg) {
     gort_rt_context_started();
+    gort_sched_after_resume();
     gort_task *t = arg;
     t->fn(t->arg);
-    t->cmd = CMD_EXIT;
-    gort_worker *w = gort_sched_self();
-    gort_rt_context_switch_final(&t->ctx, &w->sched_ctx);
+    gort_sched_exit_task(t);
 }
 
 void gort_task_recycle(gort_worker *w, gort_task *t) {
@@ -287,7 +286,7 @@ int go_spawn_with(go_fn fn, void *arg, const go_spawn_opts *opts) {
     atomic_fetch_add_explicit(&gort_sched.live_tasks, 1, memory_order_relaxed);
     atomic_store_explicit(&t->state, TASK_RUNNABLE, memory_order_release);
     if (w != NULL) {
-        atomic_fetch_add_explicit(&w->n_spawn, 1, memory_order_relaxed);
+        gort_sched_count(&w->n_spawn);
         runq_put(w, t, true);
     } else {
         gq_put(t);

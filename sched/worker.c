@@ -217,7 +217,7 @@ static gort_task *find_runnable(gort_worker *w) {
             continue;
         }
 
-        atomic_fetch_add_explicit(&w->n_idle, 1, memory_order_relaxed);
+        gort_sched_count(&w->n_idle);
         for (;;) {
             uv_run(&w->loop, UV_RUN_ONCE);
             gort_stw_exit_idle(w);
@@ -238,7 +238,15 @@ static gort_task *find_runnable(gort_worker *w) {
 
 /* ---- running tasks ------------------------------------------------------- */
 
+/* RUNNABLE -> RUNNING. A compare-and-swap only while claims are possible (the
+ * collector's scan bit); otherwise a plain store, since nothing else writes
+ * the state of a task that sits in a run queue. gort_sched_claims_enabled
+ * changes only while the world is stopped, when no worker is here. */
 static void make_running(gort_task *t) {
+    if (!atomic_load_explicit(&gort_sched.claims_enabled, memory_order_relaxed)) {
+        atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
+        return;
+    }
     uint32_t s = TASK_RUNNABLE;
     while (!atomic_compare_exchange_weak_explicit(&t->state, &s, TASK_RUNNING, memory_order_acquire,
                                                   memory_order_relaxed)) {
@@ -253,54 +261,103 @@ static void make_running(gort_task *t) {
     }
 }
 
-/* Switches into t; carries out its command when it switches back. Returns
- * the task to resume at once, or NULL to schedule another. */
-static gort_task *run(gort_worker *w, gort_task *t) {
-    if (!t->started && !gort_task_prepare_stack(w, t))
-        gort_rt_fatal("out of memory: cannot map a stack for task %llu", (unsigned long long)t->id);
-    atomic_store_explicit(&w->current, t, memory_order_relaxed);
-    gort_rt_stack_set_running(&t->stack, t->id);
-    gort_rt_context_switch(&w->sched_ctx, &t->ctx);
-    gort_rt_stack_set_running(NULL, 0);
-    atomic_store_explicit(&w->current, NULL, memory_order_relaxed);
-    if (!t->stack.guarded && t->cmd != CMD_EXIT)
-        gort_rt_stack_check(&t->stack, t->ctx.sp, t->id);
-
-    switch (t->cmd) {
+/* Carries out what task p asked for when it switched out (YIELD, PARK or
+ * EXIT). Runs on the same worker in whatever context was switched to: the
+ * scheduler, or the next task after a direct switch. p's context is saved by
+ * then, so p may now become visible to other workers. */
+static void finish_switch_out(gort_worker *w, gort_task *p) {
+    if (!p->stack.guarded && p->cmd != CMD_EXIT)
+        gort_rt_stack_check(&p->stack, p->ctx.sp, p->id);
+    switch (p->cmd) {
     case CMD_YIELD:
-        atomic_store_explicit(&t->state, TASK_RUNNABLE, memory_order_release);
+        atomic_store_explicit(&p->state, TASK_RUNNABLE, memory_order_release);
         /* Behind everything that waits: when the global queue holds tasks, a
          * yielder requeued locally would keep the ring busy and leave them to
          * the one-in-61 fairness check (Go queues every Gosched globally). */
         if (atomic_load_explicit(&gort_sched.gq_size, memory_order_relaxed) > 0)
-            gq_put(t);
+            gq_put(p);
         else
-            runq_put(w, t, false);
-        return NULL;
+            runq_put(w, p, false);
+        return;
     case CMD_PARK: {
-        gort_sched_unlock_fn unlock = t->park_unlock;
-        void *arg = t->park_arg;
-        atomic_store_explicit(&t->state, TASK_WAITING, memory_order_release);
-        /* From here on a waker may ready t and another worker may run it:
-         * touch nothing of t's. */
-        if (unlock != NULL && !unlock(t, arg))
-            gort_sched_ready(t);
-        return NULL;
+        gort_sched_unlock_fn unlock = p->park_unlock;
+        void *arg = p->park_arg;
+        atomic_store_explicit(&p->state, TASK_WAITING, memory_order_release);
+        /* From here on a waker may ready p and another worker may run it:
+         * touch nothing of p's. */
+        if (unlock != NULL && !unlock(p, arg))
+            gort_sched_ready(p);
+        return;
     }
     case CMD_EXIT:
-        gort_task_recycle(w, t);
+        gort_task_recycle(w, p);
+        return;
+    default:
+        gort_rt_fatal("scheduler: task %llu switched out with command %d",
+                      (unsigned long long)p->id, (int)p->cmd);
+    }
+}
+
+/* In a task, right after its switch-in returned (or at its first run):
+ * completes the switch-out of the task that ran before it on this worker. */
+void gort_sched_after_resume(void) {
+    gort_worker *w = gort_sched_self();
+    gort_task *p = w->prev;
+    if (p != NULL) {
+        w->prev = NULL;
+        finish_switch_out(w, p);
+    }
+}
+
+static void enter_task(gort_worker *w, gort_task *t) {
+    if (!t->started && !gort_task_prepare_stack(w, t))
+        gort_rt_fatal("out of memory: cannot map a stack for task %llu", (unsigned long long)t->id);
+    atomic_store_explicit(&w->current, t, memory_order_relaxed);
+    gort_rt_stack_set_running(&t->stack, t->id);
+}
+
+/* Picks the next task for a direct task-to-task switch: only from this
+ * worker's runnext and ring, and only when nothing asks for the scheduler (a
+ * pending request, tasks waiting in the global queue). NULL: go through the
+ * scheduler. */
+static gort_task *pick_direct(gort_worker *w) {
+    if (safepoint_word_load() != 0 ||
+        atomic_load_explicit(&gort_sched.gq_size, memory_order_relaxed) > 0)
         return NULL;
+    gort_task *next = runq_get(w);
+    if (next == NULL)
+        return NULL;
+    make_running(next);
+    w->schedtick++;
+    gort_sched_count(&w->n_sched);
+    enter_task(w, next);
+    return next;
+}
+
+/* Switches into t from the scheduler. Returns when some task switches back to
+ * the scheduler: the task to resume at once, or NULL to schedule another. */
+static gort_task *run(gort_worker *w, gort_task *t) {
+    enter_task(w, t);
+    w->prev = NULL;
+    gort_rt_context_switch(&w->sched_ctx, &t->ctx);
+    gort_rt_stack_set_running(NULL, 0);
+    atomic_store_explicit(&w->current, NULL, memory_order_relaxed);
+    gort_task *p = w->prev; /* the task that switched back: t, or one t switched to */
+    w->prev = NULL;
+    switch (p->cmd) {
     case CMD_SAFEPOINT:
+        if (!p->stack.guarded)
+            gort_rt_stack_check(&p->stack, p->ctx.sp, p->id);
         gort_stw_poll(w);
         if (atomic_load(&gort_sched.shutdown))
             return NULL; /* abandoned: go_main returned */
-        return t;
+        return p;
     case CMD_STW:
         gort_stw_stop_from_scheduler(w);
-        return t;
+        return p;
     default:
-        gort_rt_fatal("scheduler: task %llu switched out without a command",
-                      (unsigned long long)t->id);
+        finish_switch_out(w, p);
+        return NULL;
     }
 }
 
@@ -315,16 +372,36 @@ static void schedule_loop(gort_worker *w) {
                 reset_spinning(w);
             make_running(t);
             w->schedtick++;
-            atomic_fetch_add_explicit(&w->n_sched, 1, memory_order_relaxed);
+            gort_sched_count(&w->n_sched);
         }
         t = run(w, t);
     }
 }
 
 void gort_sched_switch_to_scheduler(gort_task *t, task_cmd cmd) {
-    t->cmd = cmd;
     gort_worker *w = gort_sched_self();
-    gort_rt_context_switch(&t->ctx, &w->sched_ctx);
+    t->cmd = cmd;
+    w->prev = t;
+    gort_task *next = (cmd == CMD_YIELD || cmd == CMD_PARK) ? pick_direct(w) : NULL;
+    if (next != NULL)
+        gort_rt_context_switch(&t->ctx, &next->ctx);
+    else if (cmd == CMD_YIELD && safepoint_word_load() == 0 &&
+             atomic_load_explicit(&gort_sched.gq_size, memory_order_relaxed) == 0) {
+        w->prev = NULL; /* nothing else to run here: carry on */
+        return;
+    } else
+        gort_rt_context_switch(&t->ctx, &w->sched_ctx);
+    gort_sched_after_resume();
+}
+
+_Noreturn void gort_sched_exit_task(gort_task *t) {
+    gort_worker *w = gort_sched_self();
+    t->cmd = CMD_EXIT;
+    w->prev = t;
+    gort_task *next = pick_direct(w);
+    if (next != NULL)
+        gort_rt_context_switch_final(&t->ctx, &next->ctx);
+    gort_rt_context_switch_final(&t->ctx, &w->sched_ctx);
 }
 
 /* ---- threads ------------------------------------------------------------- */
