@@ -36,14 +36,14 @@ $(addprefix configure-,$(PRESETS)): configure-%: build/%/.configured
 	@:
 
 $(addprefix build-,$(PRESETS)): build-%: build/%/.configured
-	$(CMAKE) --build --preset $* -j$(JOBS)
+	$(CMAKE) --build --preset $* -j$(JOBS) -- --no-print-directory
 
 # ctest's output is kept in build/<preset>/ctest.log for the summary.
 $(addprefix test-,$(PRESETS)): test-%: build-%
 	@set -o pipefail; $(CTEST) --preset $* 2>&1 | tee build/$*/ctest.log
 
 demo: deps-demo build/release/.configured
-	$(CMAKE) --build --preset release -j$(JOBS) --target demo
+	$(CMAKE) --build --preset release -j$(JOBS) --target demo -- --no-print-directory
 	./build/release/examples/demo
 
 test: deps-test

@@ -88,11 +88,19 @@ run_one() {
     if [ $rc -ne 0 ]; then
         echo "# FAILED: impl=$impl name=$name procs=$procs rep=$rep exit=$rc (a wrong result: see stderr above)"
     fi
-    printf '%s\n' "$out" | grep '^name=' | sed "s/\$/ rep=$rep/" | tee -a "$results"
+    printf '%s\n' "$out" | grep '^name=' | sed "s/\$/ rep=$rep/" | while IFS= read -r line; do
+        printf '%s\n' "$line"
+        case " $line " in
+            *" procs=$procs "*) ;;
+            *) echo "# WARNING: impl=$impl name=$name was asked for $procs workers but reports another count" ;;
+        esac
+        # The summary groups by the worker count asked for.
+        printf '%s asked_procs=%s\n' "$line" "$procs" >>"$results"
+    done
 }
 
 {
-    echo "# gort benchmarks: $(date -u '+%Y-%m-%dT%H:%M:%SZ') reps=$BENCH_REPS cpus=$(nproc) $(uname -sr) $(go version | cut -d' ' -f3)"
+    echo "# gort benchmarks: $(date -u '+%Y-%m-%dT%H:%M:%SZ') reps=$BENCH_REPS cpus=$(nproc) $(uname -sr) $(go version | cut -d' ' -f3) loadavg=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null)"
     echo "# each pair runs gort then Go, $BENCH_REPS times; summary lines use the median of the repetitions"
     for name in "${selected[@]}"; do
         for procs in $(procs_of "$name"); do
@@ -129,7 +137,7 @@ run_one() {
             p = index($i, "=")
             if (p > 0) kv[substr($i, 1, p - 1)] = substr($i, p + 1)
         }
-        g = kv["name"] SUBSEP kv["procs"] SUBSEP kv["stat"] SUBSEP kv["scenario"]
+        g = kv["name"] SUBSEP kv["asked_procs"] SUBSEP kv["stat"] SUBSEP kv["scenario"]
         if (!(g in seen)) { seen[g] = 1; order[++ngroups] = g }
         v[g, kv["impl"]] = v[g, kv["impl"]] " " kv["metric"]
         unit[g] = kv["unit"]

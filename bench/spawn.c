@@ -28,10 +28,10 @@
 static atomic_long counter;
 
 static struct {
-    long     tasks;
+    long tasks;
     uint64_t total_ns;
     uint64_t spawn_ns;
-    int      procs;
+    int procs;
 } result;
 
 static void increment(void *arg) {

@@ -44,27 +44,27 @@
 #define SPINNER_SPIN_NS 10000
 #define MAX_WORKERS 64
 
-static atomic_int  spinners_stop, spinners_done;
+static atomic_int spinners_stop, spinners_done;
 static atomic_long spinner_spins;
-static atomic_int  spinner_worker_seen[MAX_WORKERS];
+static atomic_int spinner_worker_seen[MAX_WORKERS];
 
 typedef struct scenario_result {
     const char *name;
-    long        pauses;
-    long        other;
-    int         spinner_workers; /* -1: no spinners in this scenario */
-    uint64_t    pause_p50, pause_max, tts_p50, tts_max;
+    long pauses;
+    long other;
+    int spinner_workers; /* -1: no spinners in this scenario */
+    uint64_t pause_p50, pause_max, tts_p50, tts_max;
 } scenario_result;
 
-static long            pauses_wanted;
-static uint64_t       *pause_ns, *tts_ns;
+static long pauses_wanted;
+static uint64_t *pause_ns, *tts_ns;
 static scenario_result results[2];
-static int             procs;
+static int procs;
 
 /* Spins for about ns nanoseconds, reaching a safepoint every few iterations.
  * Returns the number of iterations. */
 static long spin_for(uint64_t ns) {
-    long     spins = 0;
+    long spins = 0;
     uint64_t end = bench_now_ns() + ns;
     do {
         for (int k = 0; k < 16; k++) {
@@ -112,8 +112,8 @@ static int pauses(long n, bool record, long *other) {
         }
         if (after.last_pause_ns < after.last_tts_ns) {
             fprintf(stderr,
-                    "bench_stw: pause %ld: last_pause_ns %" PRIu64 " < last_tts_ns %" PRIu64 "\n", i,
-                    after.last_pause_ns, after.last_tts_ns);
+                    "bench_stw: pause %ld: last_pause_ns %" PRIu64 " < last_tts_ns %" PRIu64 "\n",
+                    i, after.last_pause_ns, after.last_tts_ns);
             return -1;
         }
         *other += (long)(after.pauses - before.pauses - 1);

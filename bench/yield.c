@@ -25,15 +25,15 @@
 
 /* Each count is written by its own task and read by the other. */
 static atomic_long main_count, partner_count;
-static atomic_int  partner_started, partner_done;
+static atomic_int partner_started, partner_done;
 static atomic_long noswitch;
-static long        rounds; /* yields per task in the current round */
+static long rounds; /* yields per task in the current round */
 
 static struct {
-    long     rounds;
+    long rounds;
     uint64_t elapsed_ns;
-    long     noswitch;
-    int      procs;
+    long noswitch;
+    int procs;
 } result;
 
 /* Counts n yields of the calling task; mine is its own count, other the

@@ -28,11 +28,15 @@ const char *go_strerror(int err) {
         return "success";
     case GO_ECLOSED:
         return "channel closed";
-    case GO_ECANCELED:
-        return "operation canceled: the runtime is not running or is stopping";
+    /* GO_ECANCELED is UV_ECANCELED: libuv's text "operation canceled" also
+     * covers "the runtime is not running or is stopping". */
+#define GORT_UV_CASE(name, message)                                                            \
+    case UV_##name:                                                                                \
+        return message;
+        UV_ERRNO_MAP(GORT_UV_CASE)
+#undef GORT_UV_CASE
     default:
-        if (err < 0)
-            return uv_strerror(err); /* "Unknown system error" for unknown codes */
+        /* Not uv_strerror: for an unknown code it returns a fresh heap string. */
         return "unknown error";
     }
 }

@@ -153,9 +153,9 @@ struct gort_sched {
     _Atomic int npidle;            /* [atomic; changed under lock] */
     _Atomic int nmspinning;        /* [atomic] */
     gort_task *free_tasks;         /* [lock] global task pool */
-    int nfree_tasks;
+    _Atomic int nfree_tasks;       /* [changed under lock, read without it as a hint] */
     gort_rt_stack *free_stacks;    /* [lock] global stack pool */
-    int nfree_stacks;
+    _Atomic int nfree_stacks;      /* [changed under lock, read without it as a hint] */
 
     uv_mutex_t allg_lock;          /* every task struct ever made, for visiting */
     gort_task **allg;

@@ -102,7 +102,7 @@ static gort_task *task_alloc(gort_worker *w) {
         w->nfree_tasks--;
         return t;
     }
-    if (gort_sched.free_tasks != NULL) {
+    if (atomic_load_explicit(&gort_sched.nfree_tasks, memory_order_relaxed) > 0) {
         uv_mutex_lock(&gort_sched.lock);
         gort_task *t = gort_sched.free_tasks;
         if (t != NULL) {
@@ -156,7 +156,7 @@ static bool stack_get(gort_worker *w, gort_rt_stack *out) {
         *out = p->stack;
         return true;
     }
-    if (gort_sched.free_stacks != NULL) {
+    if (atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed) > 0) {
         uv_mutex_lock(&gort_sched.lock);
         p = (pooled_stack *)gort_sched.free_stacks;
         if (p != NULL) {

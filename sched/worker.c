@@ -266,8 +266,6 @@ static void make_running(gort_task *t) {
  * scheduler, or the next task after a direct switch. p's context is saved by
  * then, so p may now become visible to other workers. */
 static void finish_switch_out(gort_worker *w, gort_task *p) {
-    if (!p->stack.guarded && p->cmd != CMD_EXIT)
-        gort_rt_stack_check(&p->stack, p->ctx.sp, p->id);
     switch (p->cmd) {
     case CMD_YIELD:
         atomic_store_explicit(&p->state, TASK_RUNNABLE, memory_order_release);
@@ -346,8 +344,6 @@ static gort_task *run(gort_worker *w, gort_task *t) {
     w->prev = NULL;
     switch (p->cmd) {
     case CMD_SAFEPOINT:
-        if (!p->stack.guarded)
-            gort_rt_stack_check(&p->stack, p->ctx.sp, p->id);
         gort_stw_poll(w);
         if (atomic_load(&gort_sched.shutdown))
             return NULL; /* abandoned: go_main returned */
@@ -379,6 +375,8 @@ static void schedule_loop(gort_worker *w) {
 }
 
 void gort_sched_switch_to_scheduler(gort_task *t, task_cmd cmd) {
+    if (!t->stack.guarded) /* an unguarded stack is checked at every switch */
+        gort_rt_stack_check(&t->stack, __builtin_frame_address(0), t->id);
     gort_worker *w = gort_sched_self();
     t->cmd = cmd;
     w->prev = t;

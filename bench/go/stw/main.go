@@ -56,21 +56,22 @@ func envInt(name string, def int64) int64 {
 	return v
 }
 
-var sink int64
+var sink int64 // keeps the spin loop's work alive
 
 //go:noinline
 func work(i int64) int64 { return i*2654435761 + 1 }
 
 // spinFor spins for about d, making calls (preemption points) all along.
 func spinFor(d time.Duration) int64 {
-	var spins int64
+	var spins, acc int64
 	start := time.Now()
 	for time.Since(start) < d {
 		for k := 0; k < 16; k++ {
-			sink += work(spins)
+			acc += work(spins)
 			spins++
 		}
 	}
+	atomic.AddInt64(&sink, acc)
 	return spins
 }
 

@@ -1,0 +1,16 @@
+# Crash tests: each runs a tests/crash_*.c program through gort_crash_driver,
+# which passes when the program dies by the expected signal and its output
+# matches the regex (see gort_add_crash_test in tests/CMakeLists.txt).
+
+# Readying a task that is not parked (sched/park.c).
+gort_add_crash_test(NAME crash_ready_of_a_running_task PROGRAM crash_ready_not_parked
+    ARGS running SIGNAL 6 REGEX "gort: fatal: ready of task [0-9]+, which is not parked")
+gort_add_crash_test(NAME crash_ready_twice_of_one_park PROGRAM crash_ready_not_parked
+    ARGS twice SIGNAL 6 REGEX "gort: fatal: ready of task [0-9]+, which is not parked")
+
+# Stack overflow in each guard mode (runtime/stack.c).
+set(GORT_OVERFLOW_REGEX "gort: fatal: stack overflow in task [0-9]+ \\([0-9]+-byte stack\\)")
+foreach(mode default mprotect none none-alone)
+    gort_add_crash_test(NAME crash_stack_overflow_${mode} PROGRAM crash_stack_overflow
+        ARGS ${mode} SIGNAL 6 REGEX "${GORT_OVERFLOW_REGEX}")
+endforeach()
