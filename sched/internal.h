@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "runtime/config.h"
 #include "runtime/context.h"
 #include "runtime/rt.h"
 #include "runtime/stack.h"
@@ -164,14 +165,17 @@ struct gort_sched {
     char *slab_next, *slab_end;
 
     _Atomic uint64_t next_id;      /* task ids, handed out in batches */
-    _Atomic int live_tasks;        /* [atomic] tasks spawned and not yet dead */
+    _Atomic int64_t live_tasks;        /* [atomic] tasks spawned and not yet dead */
     _Atomic int claims_enabled;    /* [changed only while the world is stopped] the
                                       collector may set scan bits (sched/stw.c) */
 
-    /* Lifecycle. */
+    /* Lifecycle (sched/lifecycle.c). running and external_active are never
+     * reset by a start: threads that are not workers may read them at any time. */
     _Atomic int running;           /* 1 while workers run and spawns are accepted */
+    _Atomic int stopping;          /* 1 once go_stop began: spawns from other threads fail */
     _Atomic int shutdown;          /* 1 once the workers were told to exit */
     _Atomic int external_active;   /* [atomic] threads inside an implicit attached section */
+    gort_rt_event all_tasks_done;  /* set when live_tasks drops to 0 while stopping */
 };
 
 extern struct gort_sched gort_sched;
@@ -217,6 +221,9 @@ void gort_task_entry(void *arg);
 void gort_task_recycle(gort_worker *w, gort_task *t);
 bool gort_task_prepare_stack(gort_worker *w, gort_task *t);
 void gort_task_free_all(void);
+
+/* ---- lifecycle (sched/lifecycle.c) --------------------------------------- */
+const gort_rt_config *gort_sched_config(void);
 
 /* ---- implicit attached sections (sched/stw.c) ---------------------------- */
 /* Every runtime call from a thread that is not a worker runs between these,

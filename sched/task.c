@@ -14,6 +14,8 @@
  *  - Pooled stacks are of the default size; others are unmapped on exit.
  *  - Task ids come from one process-wide counter, 16 at a time per worker, and
  *    are never reused.
+ *  - live_tasks counts tasks spawned and not yet recycled; when it drops to
+ *    zero while go_stop waits, the last recycle wakes it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +34,6 @@ typedef struct pooled_stack {
     gort_rt_stack stack;
     struct pooled_stack *next;
 } pooled_stack;
-
-static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- ids ----------------------------------------------------------------- */
 
@@ -240,9 +240,10 @@ void gort_task_recycle(gort_worker *w, gort_task *t) {
     t->fn = NULL;
     t->arg = NULL;
     t->started = false;
-    atomic_fetch_sub_explicit(&gort_sched.live_tasks, 1, memory_order_relaxed);
     atomic_store_explicit(&t->state, TASK_FREE, memory_order_release);
     task_free(w, t);
+    if (atomic_fetch_sub(&gort_sched.live_tasks, 1) == 1 && atomic_load(&gort_sched.stopping))
+        gort_rt_event_set(&gort_sched.all_tasks_done);
 }
 
 int go_spawn_with(go_fn fn, void *arg, const go_spawn_opts *opts) {
@@ -261,11 +262,19 @@ int go_spawn_with(go_fn fn, void *arg, const go_spawn_opts *opts) {
         return GO_ENOMEM;
 
     gort_worker *w = gort_sched_self();
-    if (w == NULL && !gort_sched_external_enter()) {
-        free(name);
-        return GO_ECANCELED;
-    }
-    if (w != NULL && !atomic_load_explicit(&gort_sched.running, memory_order_relaxed)) {
+    if (w == NULL) {
+        /* From another thread: refused once go_stop has begun (go_stop waits
+         * out the sections that began before, so no spawn slips past it). */
+        if (!gort_sched_external_enter()) {
+            free(name);
+            return GO_ECANCELED;
+        }
+        if (atomic_load(&gort_sched.stopping)) {
+            gort_sched_external_leave();
+            free(name);
+            return GO_ECANCELED;
+        }
+    } else if (!atomic_load_explicit(&gort_sched.running, memory_order_relaxed)) {
         free(name);
         return GO_ECANCELED;
     }
@@ -283,7 +292,7 @@ int go_spawn_with(go_fn fn, void *arg, const go_spawn_opts *opts) {
     t->stack_size = stack_size;
     t->started = false;
     t->cmd = CMD_NONE;
-    atomic_fetch_add_explicit(&gort_sched.live_tasks, 1, memory_order_relaxed);
+    atomic_fetch_add(&gort_sched.live_tasks, 1);
     atomic_store_explicit(&t->state, TASK_RUNNABLE, memory_order_release);
     if (w != NULL) {
         gort_sched_count(&w->n_spawn);
@@ -379,89 +388,3 @@ void gort_task_free_all(void) {
     gort_rt_stack_unmap_chunks();
 }
 
-/* Task ids never repeat in a process: the counter survives a restart. */
-static _Atomic uint64_t saved_next_id = 1;
-
-static int runtime_start(int workers) {
-    size_t stack = (size_t)gort_rt_env_int("GORT_STACK_SIZE", (int64_t)gort_rt_stack_default_size(),
-                                           16 * 1024, 1 << 30, true);
-    if (gort_rt_stack_round_size(stack) == 0)
-        stack = gort_rt_stack_default_size();
-    if (workers <= 0)
-        workers = (int)gort_rt_env_int("GORT_MAXPROCS", gort_rt_ncpu(), 1, 1024, false);
-    memset(&gort_sched, 0, sizeof gort_sched);
-    gort_sched.nworkers = workers;
-    gort_sched.default_stack = gort_rt_stack_round_size(stack);
-    gort_sched.workers = aligned_alloc(64, sizeof(gort_worker) * (size_t)workers);
-    if (gort_sched.workers == NULL)
-        return GO_ENOMEM;
-    memset(gort_sched.workers, 0, sizeof(gort_worker) * (size_t)workers);
-    for (int i = 0; i < workers; i++)
-        atomic_store(&gort_sched.workers[i].state, W_EXITED);
-    atomic_store(&gort_sched.next_id, atomic_load(&saved_next_id));
-    if (uv_mutex_init(&gort_sched.lock) != 0 || uv_mutex_init(&gort_sched.allg_lock) != 0)
-        return GO_ENOMEM;
-    gort_stw_reset();
-    atomic_store(&gort_sched.running, 1);
-    return 0;
-}
-
-static void runtime_teardown(void) {
-    atomic_store(&gort_sched.running, 0);
-    /* Let implicit sections that began before finish: none starts now. */
-    while (atomic_load(&gort_sched.external_active) != 0)
-        gort_rt_cpu_relax();
-    gort_sched_workers_stop();
-    atomic_store(&saved_next_id, atomic_load(&gort_sched.next_id));
-    gort_task_free_all();
-    uv_mutex_destroy(&gort_sched.lock);
-    uv_mutex_destroy(&gort_sched.allg_lock);
-    free(gort_sched.workers);
-    gort_sched.workers = NULL;
-    gort_sched.nworkers = 0;
-}
-
-typedef struct main_call {
-    int (*fn)(void *);
-    void *arg;
-    int result;
-    gort_rt_event done;
-} main_call;
-
-static void main_task(void *arg) {
-    main_call *m = arg;
-    m->result = m->fn(m->arg);
-    gort_rt_event_set(&m->done);
-}
-
-static bool runtime_active;
-
-int go_main(int (*main_fn)(void *arg), void *arg) {
-    if (main_fn == NULL)
-        return GO_EINVAL;
-    pthread_mutex_lock(&lifecycle_lock);
-    if (runtime_active) {
-        pthread_mutex_unlock(&lifecycle_lock);
-        return GO_EBUSY;
-    }
-    runtime_active = true;
-    pthread_mutex_unlock(&lifecycle_lock);
-
-    int rc = runtime_start(0);
-    if (rc == 0) {
-        main_call m = {.fn = main_fn, .arg = arg};
-        go_spawn_opts opts = {.name = "main"};
-        rc = go_spawn_with(main_task, &m, &opts);
-        if (rc == 0)
-            rc = gort_sched_workers_start(gort_sched.nworkers);
-        if (rc == 0) {
-            gort_rt_event_wait(&m.done);
-            rc = m.result;
-        }
-        runtime_teardown();
-    }
-    pthread_mutex_lock(&lifecycle_lock);
-    runtime_active = false;
-    pthread_mutex_unlock(&lifecycle_lock);
-    return rc;
-}

@@ -32,6 +32,19 @@ typedef struct go_config {
  * start. */
 int go_main(int (*main_fn)(void *arg), void *arg);
 
+/* Starts the runtime for embedding: the workers run until go_stop. cfg may be
+ * NULL (all defaults); a zero field means its default (API.md). From a thread
+ * that is not a task. GO_EBUSY if the runtime runs already, GO_EINVAL for a
+ * bad value in cfg, GO_ENOMEM. */
+int go_start(const go_config *cfg);
+
+/* Waits until every task has finished (tasks spawned meanwhile by tasks
+ * included), then stops the workers. From the moment it is called, go_spawn
+ * from threads that are not workers fails with GO_ECANCELED. The runtime can
+ * be started again afterwards. From a thread that is not a task: GO_EBUSY
+ * from a task, GO_EINVAL without a go_start. */
+int go_stop(void);
+
 typedef void (*go_fn)(void *arg);
 
 typedef struct go_spawn_opts {
