@@ -44,6 +44,26 @@ void gort_rt_event_wait(gort_rt_event *e) {
 
 void gort_rt_event_reset(gort_rt_event *e) { atomic_store(&e->state, 0); }
 
+bool gort_rt_lock_try(gort_rt_lock *l) {
+    uint32_t free_word = 0;
+    return atomic_compare_exchange_strong(&l->word, &free_word, 1);
+}
+
+void gort_rt_lock_acquire(gort_rt_lock *l) {
+    for (int i = 0; i < 100; i++) {
+        if (gort_rt_lock_try(l))
+            return;
+        gort_rt_cpu_relax();
+    }
+    while (atomic_exchange(&l->word, 2) != 0)
+        gort_rt_futex_wait(&l->word, 2);
+}
+
+void gort_rt_lock_release(gort_rt_lock *l) {
+    if (atomic_exchange(&l->word, 0) == 2)
+        gort_rt_futex_wake(&l->word, 1);
+}
+
 int64_t gort_rt_nanotime(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

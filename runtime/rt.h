@@ -84,6 +84,17 @@ void gort_rt_event_set(gort_rt_event *e);
 void gort_rt_event_wait(gort_rt_event *e);
 void gort_rt_event_reset(gort_rt_event *e);
 
+/* A runtime lock on one futex word: 0 free, 1 held, 2 held with waiters.
+ * Unlike a pthread mutex it may be released on another fiber than the one
+ * that took it (ThreadSanitizer tracks its atomics, not an owner), which the
+ * stop-the-world lock and the park unlock callbacks need. */
+typedef struct gort_rt_lock {
+    _Atomic uint32_t word;
+} gort_rt_lock;
+bool gort_rt_lock_try(gort_rt_lock *l);
+void gort_rt_lock_acquire(gort_rt_lock *l);
+void gort_rt_lock_release(gort_rt_lock *l);
+
 /* CPU relax for spin loops. */
 static inline void gort_rt_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

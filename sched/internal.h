@@ -66,7 +66,8 @@ struct gort_task {
 
 /* ---- workers ------------------------------------------------------------- */
 
-/* Worker states, for stop-the-world (sched/stw.c). */
+/* Member states, for stop-the-world (sched/stw.c): workers and attached
+ * threads are members. */
 enum {
     W_RUNNING = 0,        /* running tasks or its scheduler */
     W_IDLE = 1,           /* asleep in uv_run, or about to */
@@ -77,11 +78,29 @@ enum {
     W_EXITED = 6,         /* thread not running (before start, after stop) */
 };
 
+/* A thread that takes part in stop-the-world: a worker, or an attached thread
+ * (sched/attach.c). */
+typedef struct gort_member {
+    _Atomic uint32_t state;        /* [atomic] W_* */
+    int index;                     /* workers 0..n-1, attached threads from n on */
+    bool is_worker;
+    uint64_t last_job_gen;         /* [owner] */
+    /* What a scan of a stopped or blocked thread needs (attached threads and
+     * blocking regions): the stack pointer at the stop or at
+     * go_blocking_enter, the stack's top, and the callee-saved registers. */
+    const void *saved_sp;          /* [owner, read while stopped or claimed] */
+    const void *stack_hi;          /* attached threads: the real stack base */
+    uintptr_t saved_regs[8];
+    _Atomic uint32_t scan;         /* a claim of a blocked attached thread (sched/attach.c) */
+    void *gc_local;                /* the collector's per-thread cache and barrier buffer */
+    struct gort_member *next;      /* [world lock] list of attached threads */
+} gort_member;
+
 #define RUNQ_SIZE 256
 
 struct gort_worker {
+    gort_member m;                 /* must stay first */
     int index;
-    _Atomic uint32_t state;        /* [atomic] W_* */
     gort_rt_context sched_ctx;     /* [owner] the scheduler's context (the thread's own stack) */
     gort_task *_Atomic current;    /* [owner writes, atomic reads] the running task */
     gort_task *prev;               /* [owner] the task that just switched out, whose
@@ -115,7 +134,6 @@ struct gort_worker {
     uint64_t id_next, id_end;      /* [owner] cached range of task ids */
 
     /* Stop-the-world (sched/stw.c). */
-    uint64_t last_job_gen;         /* [owner] */
     gort_stw_reason pending_stw_reason; /* [owner] set by a task before CMD_STW */
 
     /* Counters for the demo and tests. [owner writes, atomic reads] */
@@ -233,13 +251,20 @@ bool gort_sched_external_enter(void);
 void gort_sched_external_leave(void);
 
 /* ---- stop-the-world (sched/stw.c) ---------------------------------------- */
-/* On a worker's scheduler: stops this worker if a pause is pending. */
-void gort_stw_poll(gort_worker *w);
-/* Worker state transitions against a pending pause. */
-void gort_stw_enter_idle(gort_worker *w);
-void gort_stw_exit_idle(gort_worker *w);
-void gort_stw_enter_region(gort_worker *w);
-void gort_stw_exit_region(gort_worker *w);
+/* On a worker's scheduler, or an attached thread's runtime call: stops this
+ * member if a pause is pending. */
+void gort_stw_poll(gort_member *m);
+/* Member state transitions against a pending pause. */
+void gort_stw_enter_idle(gort_member *m);
+void gort_stw_exit_idle(gort_member *m);
+void gort_stw_enter_region(gort_member *m);
+void gort_stw_exit_region(gort_member *m);
+/* The world lock, for attach and detach: held, no pause can be in force. */
+void gort_stw_world_lock(void);
+void gort_stw_world_unlock(void);
+/* Attached threads, under the world lock. */
+extern gort_member *gort_stw_attached;
+extern int gort_stw_nattached;
 /* Called from the scheduler for CMD_STW. */
 void gort_stw_stop_from_scheduler(gort_worker *w);
 void gort_stw_reset(void);

@@ -67,7 +67,7 @@ static int runtime_start(const go_config *cfg) {
         return GO_ENOMEM;
     memset(gort_sched.workers, 0, sizeof(gort_worker) * (size_t)n);
     for (int i = 0; i < n; i++)
-        atomic_store(&gort_sched.workers[i].state, W_EXITED);
+        atomic_store(&gort_sched.workers[i].m.state, W_EXITED);
     atomic_store(&gort_sched.next_id, atomic_load(&saved_next_id));
     if (uv_mutex_init(&gort_sched.lock) != 0 || uv_mutex_init(&gort_sched.allg_lock) != 0) {
         free(gort_sched.workers);

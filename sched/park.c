@@ -10,6 +10,10 @@
  *      WAITING -> RUNNABLE by compare-and-swap (waiting while a claim's scan
  *      bit is set), then queued in runnext of the waker's worker, or on the
  *      global queue from another thread, followed by wakep.
+ * The lock that unlock releases must be a runtime lock (gort_rt_lock, an
+ * atomic word), not a pthread or libuv mutex: it is taken on the task's fiber
+ * and released on another (the scheduler's or the next task's), which
+ * ThreadSanitizer reports for mutexes with an owner.
  * No wake-up is lost: a waker can only see the task after unlock ran, by
  * which time the task is WAITING with its context saved. Readying a task that
  * is not WAITING is a protocol error and fatal.

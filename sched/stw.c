@@ -39,7 +39,7 @@
 
 int go_internal_safepoint_word;
 
-static pthread_mutex_t world_lock = PTHREAD_MUTEX_INITIALIZER;
+static gort_rt_lock world_lock; /* released on the requester's fiber, not its scheduler's */
 
 static struct stw_state {
     _Atomic uint64_t gen;           /* odd while a pause is requested or in force */
@@ -91,11 +91,11 @@ static void requester_wait(bool (*done)(void)) {
     }
 }
 
-/* Waits while *state == stopped_state; returns when it changed. */
-static void wait_while_state(gort_worker *w, uint32_t stopped_state) {
+/* Waits while m->state == stopped_state; returns when it changed. */
+static void wait_while_state(gort_member *m, uint32_t stopped_state) {
     for (int i = 0;; i++) {
         uint32_t wk = atomic_load(&stw.wake);
-        if (atomic_load(&w->state) != stopped_state)
+        if (atomic_load(&m->state) != stopped_state)
             return;
         if (i < SPIN_ITERATIONS) {
             gort_rt_cpu_relax();
@@ -105,23 +105,44 @@ static void wait_while_state(gort_worker *w, uint32_t stopped_state) {
     }
 }
 
-/* ---- the worker's side --------------------------------------------------- */
+/* ---- the member's side --------------------------------------------------- */
 
-static void stop_self(gort_worker *w) {
+/* Records where a stopping or blocking thread's live stack begins, with its
+ * callee-saved registers copied beside it (DESIGN.md §7 rule 1). */
+static inline __attribute__((always_inline)) void save_context(gort_member *m) {
+#if defined(__x86_64__)
+    __asm__ volatile("movq %%rbx, 0(%0)\n\t"
+                     "movq %%rbp, 8(%0)\n\t"
+                     "movq %%r12, 16(%0)\n\t"
+                     "movq %%r13, 24(%0)\n\t"
+                     "movq %%r14, 32(%0)\n\t"
+                     "movq %%r15, 40(%0)\n\t"
+                     :
+                     : "r"(m->saved_regs)
+                     : "memory");
+#else
+    __builtin_unwind_init();
+#endif
+    m->saved_sp = __builtin_frame_address(0);
+}
+
+static void stop_self(gort_member *m) {
+    if (!m->is_worker)
+        save_context(m);
     uint32_t s = W_RUNNING;
-    if (!atomic_compare_exchange_strong(&w->state, &s, W_STOPPED))
-        gort_rt_fatal("stop-the-world: worker %d reached a safepoint in state %u", w->index, s);
-    w->last_job_gen = atomic_load(&stw.job_gen);
+    if (!atomic_compare_exchange_strong(&m->state, &s, W_STOPPED))
+        gort_rt_fatal("stop-the-world: member %d reached a safepoint in state %u", m->index, s);
+    m->last_job_gen = atomic_load(&stw.job_gen);
     if (atomic_fetch_sub(&stw.stopwait, 1) == 1)
         notify_requester();
     for (int i = 0;; i++) {
         uint32_t wk = atomic_load(&stw.wake);
-        if (atomic_load(&w->state) != W_STOPPED)
+        if (atomic_load(&m->state) != W_STOPPED)
             return;
         uint64_t jg = atomic_load_explicit(&stw.job_gen, memory_order_acquire);
-        if (jg != w->last_job_gen) {
-            w->last_job_gen = jg;
-            stw.job_fn(stw.job_arg, w->index);
+        if (m->is_worker && jg != m->last_job_gen) {
+            m->last_job_gen = jg;
+            stw.job_fn(stw.job_arg, m->index);
             if (atomic_fetch_sub(&stw.job_remaining, 1) == 1)
                 notify_requester();
             i = 0;
@@ -135,50 +156,53 @@ static void stop_self(gort_worker *w) {
     }
 }
 
-void gort_stw_poll(gort_worker *w) {
+void gort_stw_poll(gort_member *m) {
     if (!(safepoint_word_load() & REQ_STW))
         return;
     if (!(atomic_load(&stw.gen) & 1))
         return; /* a stale request bit: the pause is over */
     if (gort_sched_is_stw_owner())
         return; /* our own task asked for this pause */
-    stop_self(w);
+    stop_self(m);
 }
 
-static void enter_stoppable(gort_worker *w, uint32_t to, uint32_t stopped_to) {
+static void enter_stoppable(gort_member *m, uint32_t to, uint32_t stopped_to) {
     uint32_t s = W_RUNNING;
-    if (!atomic_compare_exchange_strong(&w->state, &s, to))
-        gort_rt_fatal("stop-the-world: worker %d leaving state %u, expected running", w->index, s);
+    if (!atomic_compare_exchange_strong(&m->state, &s, to))
+        gort_rt_fatal("stop-the-world: member %d leaving state %u, expected running", m->index, s);
     if (atomic_load(&stw.gen) & 1) {
         s = to;
-        if (atomic_compare_exchange_strong(&w->state, &s, stopped_to) &&
+        if (atomic_compare_exchange_strong(&m->state, &s, stopped_to) &&
             atomic_fetch_sub(&stw.stopwait, 1) == 1)
             notify_requester();
     }
 }
 
-static void exit_stoppable(gort_worker *w, uint32_t from, uint32_t stopped_from) {
+static void exit_stoppable(gort_member *m, uint32_t from, uint32_t stopped_from) {
     for (;;) {
-        uint32_t s = atomic_load(&w->state);
+        uint32_t s = atomic_load(&m->state);
         if (s == W_RUNNING)
             return;
         if (s == from) {
-            if (atomic_compare_exchange_strong(&w->state, &s, W_RUNNING))
+            if (atomic_compare_exchange_strong(&m->state, &s, W_RUNNING))
                 return;
             continue;
         }
         if (s == stopped_from) {
-            wait_while_state(w, stopped_from);
+            wait_while_state(m, stopped_from);
             continue;
         }
-        gort_rt_fatal("stop-the-world: worker %d in state %u, expected %u", w->index, s, from);
+        gort_rt_fatal("stop-the-world: member %d in state %u, expected %u", m->index, s, from);
     }
 }
 
-void gort_stw_enter_idle(gort_worker *w) { enter_stoppable(w, W_IDLE, W_STOPPED_IDLE); }
-void gort_stw_exit_idle(gort_worker *w) { exit_stoppable(w, W_IDLE, W_STOPPED_IDLE); }
-void gort_stw_enter_region(gort_worker *w) { enter_stoppable(w, W_REGION, W_STOPPED_REGION); }
-void gort_stw_exit_region(gort_worker *w) { exit_stoppable(w, W_REGION, W_STOPPED_REGION); }
+void gort_stw_enter_idle(gort_member *m) { enter_stoppable(m, W_IDLE, W_STOPPED_IDLE); }
+void gort_stw_exit_idle(gort_member *m) { exit_stoppable(m, W_IDLE, W_STOPPED_IDLE); }
+void gort_stw_enter_region(gort_member *m) {
+    save_context(m);
+    enter_stoppable(m, W_REGION, W_STOPPED_REGION);
+}
+void gort_stw_exit_region(gort_member *m) { exit_stoppable(m, W_REGION, W_STOPPED_REGION); }
 
 /* ---- implicit attached sections ------------------------------------------ */
 
@@ -226,14 +250,39 @@ void gort_sched_external_leave(void) {
 
 /* ---- the requester's side ------------------------------------------------ */
 
+gort_member *gort_stw_attached;
+int gort_stw_nattached;
+
+void gort_stw_world_lock(void) { gort_rt_lock_acquire(&world_lock); }
+void gort_stw_world_unlock(void) { gort_rt_lock_release(&world_lock); }
+
+/* Stops a member that is idle or blocked in place; true if it counts as
+ * stopped without a safepoint. */
+static bool stop_in_place(gort_member *m) {
+    uint32_t s = atomic_load(&m->state);
+    return (s == W_IDLE && atomic_compare_exchange_strong(&m->state, &s, W_STOPPED_IDLE)) ||
+           (s == W_REGION && atomic_compare_exchange_strong(&m->state, &s, W_STOPPED_REGION)) ||
+           s == W_EXITED;
+}
+
+static void restart_member(gort_member *m) {
+    uint32_t s = atomic_load(&m->state);
+    if (s == W_STOPPED)
+        atomic_store(&m->state, W_RUNNING);
+    else if (s == W_STOPPED_IDLE)
+        atomic_store(&m->state, W_IDLE);
+    else if (s == W_STOPPED_REGION)
+        atomic_store(&m->state, W_REGION);
+}
+
 static void stop_world(gort_worker *self, gort_stw_reason reason) {
-    if (pthread_mutex_trylock(&world_lock) != 0) {
+    if (!gort_rt_lock_try(&world_lock)) {
         /* Another pause holds the world: wait as a blocked worker. */
         if (self != NULL)
-            gort_stw_enter_region(self);
-        pthread_mutex_lock(&world_lock);
+            gort_stw_enter_region(&self->m);
+        gort_rt_lock_acquire(&world_lock);
         if (self != NULL)
-            gort_stw_exit_region(self);
+            gort_stw_exit_region(&self->m);
     }
     int64_t t0 = gort_rt_nanotime();
     stw.owner_worker = self;
@@ -242,26 +291,24 @@ static void stop_world(gort_worker *self, gort_stw_reason reason) {
     gort_sched_set_stw_owner(true);
 
     int n = gort_sched.nworkers;
-    atomic_store(&stw.stopwait, n);
+    atomic_store(&stw.stopwait, n + gort_stw_nattached);
     atomic_fetch_add(&stw.gen, 1); /* odd: requested */
     safepoint_word_set(REQ_STW);
     if (self != NULL) {
         uint32_t s = W_RUNNING;
-        if (!atomic_compare_exchange_strong(&self->state, &s, W_STOPPED))
+        if (!atomic_compare_exchange_strong(&self->m.state, &s, W_STOPPED))
             gort_rt_fatal("stop-the-world: requesting worker %d in state %u", self->index, s);
-        self->last_job_gen = atomic_load(&stw.job_gen);
+        self->m.last_job_gen = atomic_load(&stw.job_gen);
         atomic_fetch_sub(&stw.stopwait, 1);
     }
     for (int i = 0; i < n; i++) {
         gort_worker *w = &gort_sched.workers[i];
-        if (w == self)
-            continue;
-        uint32_t s = atomic_load(&w->state);
-        if ((s == W_IDLE && atomic_compare_exchange_strong(&w->state, &s, W_STOPPED_IDLE)) ||
-            (s == W_REGION && atomic_compare_exchange_strong(&w->state, &s, W_STOPPED_REGION)) ||
-            s == W_EXITED)
+        if (w != self && stop_in_place(&w->m))
             atomic_fetch_sub(&stw.stopwait, 1);
     }
+    for (gort_member *m = gort_stw_attached; m != NULL; m = m->next)
+        if (stop_in_place(m))
+            atomic_fetch_sub(&stw.stopwait, 1);
     requester_wait(world_is_stopped);
     int64_t t1 = gort_rt_nanotime();
     uint64_t tts = (uint64_t)(t1 - t0);
@@ -295,16 +342,10 @@ void gort_start_the_world(void) {
     stw.stopped = false;
     safepoint_word_clear(REQ_STW);
     atomic_fetch_add(&stw.gen, 1); /* even: running */
-    for (int i = 0; i < gort_sched.nworkers; i++) {
-        gort_worker *w = &gort_sched.workers[i];
-        uint32_t s = atomic_load(&w->state);
-        if (s == W_STOPPED)
-            atomic_store(&w->state, W_RUNNING);
-        else if (s == W_STOPPED_IDLE)
-            atomic_store(&w->state, W_IDLE);
-        else if (s == W_STOPPED_REGION)
-            atomic_store(&w->state, W_REGION);
-    }
+    for (int i = 0; i < gort_sched.nworkers; i++)
+        restart_member(&gort_sched.workers[i].m);
+    for (gort_member *m = gort_stw_attached; m != NULL; m = m->next)
+        restart_member(m);
     uint64_t pause = (uint64_t)(gort_rt_nanotime() - stw.t_request);
     pthread_mutex_lock(&stw.stats_lock);
     stw.stats.pauses++;
@@ -316,7 +357,7 @@ void gort_start_the_world(void) {
     stw.owner_worker = NULL;
     gort_sched_set_stw_owner(false);
     wake_stopped();
-    pthread_mutex_unlock(&world_lock);
+    gort_rt_lock_release(&world_lock);
     gort_sched_wakep();
 }
 
@@ -328,7 +369,7 @@ void gort_stw_run_parallel(gort_stw_parallel_fn fn, void *arg) {
     int32_t count = 0;
     for (int i = 0; i < n; i++) {
         gort_worker *w = &gort_sched.workers[i];
-        participant[i] = w != stw.owner_worker && atomic_load(&w->state) == W_STOPPED;
+        participant[i] = w != stw.owner_worker && atomic_load(&w->m.state) == W_STOPPED;
         count += participant[i];
     }
     stw.job_fn = fn;

@@ -138,7 +138,7 @@ static bool should_stop_looking(void) {
 
 static gort_task *find_runnable(gort_worker *w) {
     for (;;) {
-        gort_stw_poll(w);
+        gort_stw_poll(&w->m);
         if (atomic_load_explicit(&gort_sched.shutdown, memory_order_relaxed))
             return NULL;
         gort_task *t;
@@ -197,7 +197,7 @@ static gort_task *find_runnable(gort_worker *w) {
             uv_mutex_unlock(&gort_sched.lock);
             return NULL;
         }
-        gort_stw_enter_idle(w);
+        gort_stw_enter_idle(&w->m);
         w->in_idle_list = true;
         w->idle_next = gort_sched.idle_list;
         gort_sched.idle_list = w;
@@ -209,7 +209,7 @@ static gort_task *find_runnable(gort_worker *w) {
         }
 
         if (any_work_visible(w)) {
-            gort_stw_exit_idle(w);
+            gort_stw_exit_idle(&w->m);
             uv_mutex_lock(&gort_sched.lock);
             leave_idle_list_locked(w);
             uv_mutex_unlock(&gort_sched.lock);
@@ -220,7 +220,7 @@ static gort_task *find_runnable(gort_worker *w) {
         gort_sched_count(&w->n_idle);
         for (;;) {
             uv_run(&w->loop, UV_RUN_ONCE);
-            gort_stw_exit_idle(w);
+            gort_stw_exit_idle(&w->m);
             uv_mutex_lock(&gort_sched.lock);
             bool woken = !w->in_idle_list || atomic_load(&gort_sched.shutdown) || !runq_empty(w);
             if (woken) {
@@ -230,7 +230,7 @@ static gort_task *find_runnable(gort_worker *w) {
             }
             /* A coalesced or stale wake-up: still in the idle list, so any
              * wakep since would have claimed us. Sleep again. */
-            gort_stw_enter_idle(w);
+            gort_stw_enter_idle(&w->m);
             uv_mutex_unlock(&gort_sched.lock);
         }
     }
@@ -344,7 +344,7 @@ static gort_task *run(gort_worker *w, gort_task *t) {
     w->prev = NULL;
     switch (p->cmd) {
     case CMD_SAFEPOINT:
-        gort_stw_poll(w);
+        gort_stw_poll(&w->m);
         if (atomic_load(&gort_sched.shutdown))
             return NULL; /* abandoned: go_main returned */
         return p;
@@ -416,7 +416,7 @@ static void worker_main(void *arg) {
     schedule_loop(w);
     /* Leaving for good: count as idle from now on, so a pause requested
      * during shutdown stops this worker in place instead of waiting for it. */
-    gort_stw_enter_idle(w);
+    gort_stw_enter_idle(&w->m);
     gort_rt_stack_thread_fini(w->altstack);
     w->altstack = NULL;
     gort_sched_set_self(NULL);
@@ -427,10 +427,12 @@ int gort_sched_workers_start(int n) {
     for (int i = 0; i < n; i++) {
         gort_worker *w = &gort_sched.workers[i];
         w->index = i;
+        w->m.index = i;
+        w->m.is_worker = true;
         w->rand_state = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1);
         if (uv_loop_init(&w->loop) != 0 || uv_async_init(&w->loop, &w->wake, wake_cb) != 0)
             return GO_ENOMEM;
-        atomic_store(&w->state, W_RUNNING);
+        atomic_store(&w->m.state, W_RUNNING);
     }
     for (int i = 0; i < n; i++) {
         gort_worker *w = &gort_sched.workers[i];
@@ -456,7 +458,7 @@ void gort_sched_workers_stop(void) {
         uv_close((uv_handle_t *)&w->wake, close_cb);
         uv_run(&w->loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->loop);
-        atomic_store(&w->state, W_EXITED);
+        atomic_store(&w->m.state, W_EXITED);
     }
     safepoint_word_clear(REQ_SHUTDOWN);
 }

@@ -22,10 +22,11 @@
 #include "sched/sched.h"
 #include "tests/gort_test.h"
 
-static volatile long depth_limit = LONG_MAX; /* never reached; keeps the recursion finite to compilers */
-static int yield_every;                      /* 0: never yield */
-static const char *expected_mode;            /* NULL: any */
-static bool main_parks;                      /* leave the recursing task alone */
+static volatile long depth_limit =
+    LONG_MAX;                     /* never reached; keeps the recursion finite to compilers */
+static int yield_every;           /* 0: never yield */
+static const char *expected_mode; /* NULL: any */
+static bool main_parks;           /* leave the recursing task alone */
 static int workers = 2;
 
 static __attribute__((noinline)) long recurse(long depth) {

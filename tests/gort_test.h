@@ -164,7 +164,9 @@ typedef struct gort_test_wg {
     gort_test_sema done;
 } gort_test_wg;
 
-static inline void gort_test_wg_add(gort_test_wg *wg, int n) { atomic_fetch_add(&wg->pending, n); }
+static inline void gort_test_wg_add(gort_test_wg *wg, int n) {
+    atomic_fetch_add(&wg->pending, n);
+}
 
 static inline void gort_test_wg_done(gort_test_wg *wg) {
     if (atomic_fetch_sub(&wg->pending, 1) == 1)
@@ -174,6 +176,8 @@ static inline void gort_test_wg_done(gort_test_wg *wg) {
 /* From a task, once, after at least one add: parks until every add was
  * matched by a done. It always waits for the last done's post, so that no
  * done touches the group after the waiter has returned (and perhaps freed it). */
-static inline void gort_test_wg_wait(gort_test_wg *wg) { gort_test_sema_wait(&wg->done); }
+static inline void gort_test_wg_wait(gort_test_wg *wg) {
+    gort_test_sema_wait(&wg->done);
+}
 
 #endif

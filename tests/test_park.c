@@ -55,8 +55,8 @@ static void slot_signal(slot *s) {
 typedef struct handoff {
     slot s;
     atomic_int waiter_started, resumed, waker_done;
-    int value;       /* plain: written by the waker before ready, read by the waiter after */
-    int seen;        /* plain: written by the waiter after it resumed */
+    int value; /* plain: written by the waker before ready, read by the waiter after */
+    int seen;  /* plain: written by the waiter after it resumed */
     bool parked;
     gort_test_wg wg;
 } handoff;
@@ -180,8 +180,8 @@ static void unlock_callback_runs_on_the_scheduler_with_the_parked_task(void **st
 /* ---- ready from a thread that is not a worker ------------------------------------------ */
 
 typedef struct external_ready {
-    gort_task *_Atomic parked; /* published by the unlock callback */
     atomic_int resumed;
+    gort_task *_Atomic parked; /* published by the unlock callback */
     atomic_int thread_readied;
     int thread_worker_index;
 } external_ready;

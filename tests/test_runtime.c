@@ -22,8 +22,8 @@ static const struct {
     int code;
     const char *name;
 } all_codes[] = {
-    {GO_EAGAIN, "GO_EAGAIN"},   {GO_ENOMEM, "GO_ENOMEM"},         {GO_EBUSY, "GO_EBUSY"},
-    {GO_EINVAL, "GO_EINVAL"},   {GO_ENOSYS, "GO_ENOSYS"},         {GO_ETIMEDOUT, "GO_ETIMEDOUT"},
+    {GO_EAGAIN, "GO_EAGAIN"},       {GO_ENOMEM, "GO_ENOMEM"},   {GO_EBUSY, "GO_EBUSY"},
+    {GO_EINVAL, "GO_EINVAL"},       {GO_ENOSYS, "GO_ENOSYS"},   {GO_ETIMEDOUT, "GO_ETIMEDOUT"},
     {GO_ECANCELED, "GO_ECANCELED"}, {GO_ECLOSED, "GO_ECLOSED"},
 };
 #define NCODES (sizeof all_codes / sizeof all_codes[0])
@@ -38,8 +38,8 @@ static void strerror_names_every_go_code_with_its_own_message(void **state) {
             fail_msg("go_strerror(%s) = \"%s\"", all_codes[i].name, s);
         for (size_t j = 0; j < i; j++)
             if (strcmp(s, go_strerror(all_codes[j].code)) == 0)
-                fail_msg("%s and %s share the message \"%s\"", all_codes[i].name,
-                         all_codes[j].name, s);
+                fail_msg("%s and %s share the message \"%s\"", all_codes[i].name, all_codes[j].name,
+                         s);
     }
 }
 
@@ -98,7 +98,7 @@ static int64_t env_int_capturing(char *out, size_t outsz, int64_t def, int64_t m
 }
 
 static void expect_env_value(const char *value, int64_t def, int64_t min, int64_t max, bool suffix,
-                         int64_t expected) {
+                             int64_t expected) {
     char err[512];
     setenv(VAR, value, 1);
     int64_t v = env_int_capturing(err, sizeof err, def, min, max, suffix);
@@ -109,7 +109,8 @@ static void expect_env_value(const char *value, int64_t def, int64_t min, int64_
         fail_msg("%s=%s printed \"%s\"", VAR, value, err);
 }
 
-static void expect_env_rejected(const char *value, int64_t def, int64_t min, int64_t max, bool suffix) {
+static void expect_env_rejected(const char *value, int64_t def, int64_t min, int64_t max,
+                                bool suffix) {
     char err[512];
     setenv(VAR, value, 1);
     int64_t v = env_int_capturing(err, sizeof err, def, min, max, suffix);
@@ -284,8 +285,8 @@ static void event_set_wakes_every_waiting_thread(void **state) {
 
 typedef struct event_pingpong {
     gort_rt_event ping, pong;
-    int value;   /* plain: each side touches it only while it holds the turn */
-    int errors;  /* written by the thread only; read after join */
+    int value;  /* plain: each side touches it only while it holds the turn */
+    int errors; /* written by the thread only; read after join */
 } event_pingpong;
 
 static void event_ponger(void *arg) {

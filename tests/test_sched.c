@@ -23,7 +23,9 @@
 
 /* ---- go_main ------------------------------------------------------------------ */
 
-static int return_arg(void *arg) { return (int)(intptr_t)arg; }
+static int return_arg(void *arg) {
+    return (int)(intptr_t)arg;
+}
 
 static void main_returns_the_result_of_main_fn(void **state) {
     (void)state;
@@ -77,6 +79,37 @@ static void main_from_within_main_returns_busy(void **state) {
     assert_int_equal(nested, GO_EBUSY);
 }
 
+typedef struct concurrent_main {
+    atomic_int running; /* the first runtime's main_fn has started */
+    atomic_int second_rc_set;
+    int second_rc;
+} concurrent_main;
+
+static void second_main_thread(void *arg) {
+    concurrent_main *c = arg;
+    gort_test_wait_flag(&c->running);
+    c->second_rc = go_main(return_arg, NULL);
+    atomic_store(&c->second_rc_set, 1);
+}
+
+static int first_main(void *arg) {
+    concurrent_main *c = arg;
+    uv_thread_t th;
+    if (uv_thread_create(&th, second_main_thread, c) != 0)
+        return -1;
+    atomic_store(&c->running, 1);
+    gort_test_yield_until(&c->second_rc_set, 1); /* the runtime stays up meanwhile */
+    uv_thread_join(&th);
+    return 0;
+}
+
+static void main_from_another_thread_while_running_returns_busy(void **state) {
+    (void)state;
+    concurrent_main c = {0};
+    assert_int_equal(gort_test_run(2, first_main, &c), 0);
+    assert_int_equal(c.second_rc, GO_EBUSY);
+}
+
 /* ---- go_spawn: arguments --------------------------------------------------------- */
 
 typedef struct spawn_errors {
@@ -84,7 +117,9 @@ typedef struct spawn_errors {
     int tiny_stack, huge_stack, max_stack;
 } spawn_errors;
 
-static void never_runs(void *arg) { (void)arg; }
+static void never_runs(void *arg) {
+    (void)arg;
+}
 
 static int try_bad_spawns(void *arg) {
     spawn_errors *e = arg;
@@ -188,6 +223,45 @@ static void spawn_with_a_1mib_stack_runs_a_task_using_200kib_of_it(void **state)
     assert_int_equal(gort_test_run(2, spawn_big, &b), 0);
     assert_int_equal(b.rc, 0);
     assert_int_equal(b.sum, BIG_FRAME / 4096 + (BIG_FRAME % 4096 != 0));
+}
+
+#define ENV_FRAME (400 * 1024)
+
+static __attribute__((noinline)) long use_400k_of_stack(void) {
+    volatile unsigned char frame[ENV_FRAME];
+    for (size_t i = 0; i < sizeof frame; i++)
+        frame[i] = (unsigned char)i;
+    long sum = 0;
+    for (size_t i = 0; i < sizeof frame; i += 4096)
+        sum += frame[i] + 1;
+    return sum;
+}
+
+static void env_deep_task(void *arg) {
+    big_stack *b = arg;
+    b->sum = use_400k_of_stack();
+    atomic_store(&b->done, 1);
+}
+
+static int spawn_env_deep(void *arg) {
+    big_stack *b = arg;
+    b->rc = go_spawn(env_deep_task, b); /* the default stack size */
+    if (b->rc == 0)
+        gort_test_yield_until(&b->done, 1);
+    return 0;
+}
+
+static void gort_stack_size_sets_the_default_stack_of_tasks(void **state) {
+    (void)state;
+    /* Larger than every build's built-in default (64 KiB, 256 KiB with
+     * sanitizers): without the variable the task would overflow and abort. */
+    big_stack b = {0};
+    setenv("GORT_STACK_SIZE", "1M", 1);
+    int rc = gort_test_run(2, spawn_env_deep, &b);
+    unsetenv("GORT_STACK_SIZE");
+    assert_int_equal(rc, 0);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(b.sum, ENV_FRAME / 4096 + (ENV_FRAME % 4096 != 0));
 }
 
 /* ---- go_spawn: from tasks and from other threads ------------------------------------ */
@@ -313,7 +387,9 @@ typedef struct late_thread {
     int rc;
 } late_thread;
 
-static void spawn_late(void *arg) { ((late_thread *)arg)->rc = go_spawn(never_runs, NULL); }
+static void spawn_late(void *arg) {
+    ((late_thread *)arg)->rc = go_spawn(never_runs, NULL);
+}
 
 static void spawn_from_another_thread_after_main_returned_is_canceled(void **state) {
     (void)state;
@@ -331,7 +407,7 @@ static void spawn_from_another_thread_after_main_returned_is_canceled(void **sta
 
 typedef struct alternation {
     char log[2 * YIELD_ROUNDS];
-    int n;              /* plain: one worker, tasks never run at once */
+    int n; /* plain: one worker, tasks never run at once */
     atomic_int finished;
 } alternation;
 
@@ -513,7 +589,9 @@ typedef struct stats_run {
     atomic_int done;
 } stats_run;
 
-static void stats_child(void *arg) { atomic_fetch_add(&((stats_run *)arg)->done, 1); }
+static void stats_child(void *arg) {
+    atomic_fetch_add(&((stats_run *)arg)->done, 1);
+}
 
 static int stats_main(void *arg) {
     stats_run *r = arg;
@@ -555,7 +633,8 @@ static void stats_report_no_workers_when_the_runtime_is_not_running(void **state
     assert_int_equal(st.workers, 0);
 }
 
-/* ---- go_safepoint off a task ------------------------------------------------------------------ */
+/* ---- go_safepoint off a task ------------------------------------------------------------------
+ */
 
 typedef struct offtask_safepoint {
     atomic_int go, returned;
@@ -595,7 +674,8 @@ static void safepoint_off_a_task_returns_even_while_the_world_is_stopped(void **
     go_safepoint();
 }
 
-/* ---- tasks left behind by main_fn ---------------------------------------------------------------- */
+/* ---- tasks left behind by main_fn
+ * ---------------------------------------------------------------- */
 
 typedef struct leftovers {
     atomic_int parked, yielding, spinning;
@@ -672,10 +752,12 @@ int main(void) {
         cmocka_unit_test(main_rejects_a_null_main_fn),
         cmocka_unit_test(main_can_run_twice_in_a_row),
         cmocka_unit_test(main_from_within_main_returns_busy),
+        cmocka_unit_test(main_from_another_thread_while_running_returns_busy),
         cmocka_unit_test(spawn_of_a_null_fn_is_invalid),
         cmocka_unit_test(spawn_with_a_stack_size_out_of_range_is_invalid),
         cmocka_unit_test(spawn_with_a_name_gives_the_task_a_copy_of_it),
         cmocka_unit_test(spawn_with_a_1mib_stack_runs_a_task_using_200kib_of_it),
+        cmocka_unit_test(gort_stack_size_sets_the_default_stack_of_tasks),
         cmocka_unit_test(tasks_spawned_from_a_task_all_run_once),
         cmocka_unit_test(tasks_spawned_from_threads_that_are_not_workers_all_run_once),
         cmocka_unit_test(spawn_after_main_returned_is_canceled),

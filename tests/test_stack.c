@@ -17,7 +17,9 @@
 #include "gort.h"
 #include "runtime/stack.h"
 
-static size_t page(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+static size_t page(void) {
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
 
 static void round_size_rejects_sizes_below_16k(void **state) {
     (void)state;
@@ -42,7 +44,8 @@ static void round_size_keeps_whole_pages_within_bounds(void **state) {
 static void round_size_rounds_up_to_a_whole_page(void **state) {
     (void)state;
     assert_int_equal(gort_rt_stack_round_size(16 * 1024 + 1), 16 * 1024 + page());
-    assert_int_equal(gort_rt_stack_round_size(100 * 1000), (100 * 1000 + page() - 1) / page() * page());
+    assert_int_equal(gort_rt_stack_round_size(100 * 1000),
+                     (100 * 1000 + page() - 1) / page() * page());
 }
 
 static void default_size_is_a_valid_size(void **state) {

@@ -87,7 +87,9 @@ static int run_in_child(child_fn fn, char *out, size_t outsz) {
     return status;
 }
 
-static void check_with_sp_near_lo(gort_rt_stack *s) { gort_rt_stack_check(s, (char *)s->lo + 16, 77); }
+static void check_with_sp_near_lo(gort_rt_stack *s) {
+    gort_rt_stack_check(s, (char *)s->lo + 16, 77);
+}
 
 static void check_reports_a_stack_pointer_near_the_low_end(void **state) {
     (void)state;

@@ -29,9 +29,9 @@
 
 typedef struct gate {
     gort_test_spinlock lock;
-    bool open;               /* [lock] */
-    gort_test_waiter *head;  /* [lock] parked tasks */
-    atomic_int parked;       /* tasks switched out and WAITING behind the gate */
+    bool open;              /* [lock] */
+    gort_test_waiter *head; /* [lock] parked tasks */
+    atomic_int parked;      /* tasks switched out and WAITING behind the gate */
 } gate;
 
 static bool gate_unlock_cb(gort_task *t, void *arg) {
@@ -67,7 +67,8 @@ static void gate_open(gate *g) {
     }
 }
 
-/* ---- spinners: tasks that loop on go_safepoint ------------------------------------------------- */
+/* ---- spinners: tasks that loop on go_safepoint -------------------------------------------------
+ */
 
 typedef struct spinners {
     int n;
@@ -230,7 +231,94 @@ static void stop_and_start_from_a_thread_that_is_not_a_worker(void **state) {
     free(t);
 }
 
-/* ---- nothing runs while stopped --------------------------------------------------------------- */
+/* From a thread while every task is parked: the workers are idle (or on their
+ * way to it) and are stopped in place. */
+
+#define IDLE_PAUSES 100
+
+typedef struct idle_pause {
+    gort_test_sema main_wakeup;
+    gort_task *_Atomic main_task;
+    const void *main_local;
+    atomic_int main_parked;
+    int pauses, bad_parallel, main_visits, main_local_outside;
+    atomic_int ran[MAX_WORKERS];
+    atomic_int ran_on[MAX_WORKERS];
+    int nworkers;
+} idle_pause;
+
+static void idle_count_run(void *arg, int w) {
+    idle_pause *p = arg;
+    atomic_fetch_add(&p->ran[w], 1);
+    atomic_store(&p->ran_on[w], gort_sched_worker_index());
+}
+
+static void idle_visit(gort_task *t, const void *lo, const void *hi, void *arg) {
+    idle_pause *p = arg;
+    if (t != atomic_load(&p->main_task))
+        return;
+    p->main_visits++;
+    const char *l = p->main_local;
+    if (lo == NULL || l < (const char *)lo || l >= (const char *)hi)
+        p->main_local_outside++;
+}
+
+static bool note_main_parked(gort_task *t, void *arg) {
+    idle_pause *p = arg;
+    atomic_store(&p->main_task, t);
+    atomic_store(&p->main_parked, 1);
+    return true;
+}
+
+static void pause_while_idle(void *arg) {
+    idle_pause *p = arg;
+    gort_test_wait_flag(&p->main_parked);
+    for (int i = 0; i < IDLE_PAUSES; i++) {
+        gort_stop_the_world(GORT_STW_TEST);
+        for (int w = 0; w < p->nworkers; w++)
+            atomic_store(&p->ran[w], 0);
+        gort_stw_run_parallel(idle_count_run, p);
+        for (int w = 0; w < p->nworkers; w++) {
+            int on = atomic_load(&p->ran_on[w]);
+            if (atomic_load(&p->ran[w]) != 1 || (on != w && on != -1))
+                p->bad_parallel++;
+        }
+        gort_stw_visit_tasks(idle_visit, p);
+        p->pauses++;
+        gort_start_the_world();
+    }
+    gort_sched_ready(atomic_load(&p->main_task));
+}
+
+static int park_while_a_thread_pauses(void *arg) {
+    idle_pause *p = arg;
+    volatile long local = 3;
+    p->main_local = (const void *)&local;
+    p->nworkers = go_workers();
+    uv_thread_t th;
+    if (uv_thread_create(&th, pause_while_idle, p) != 0)
+        return -1;
+    /* The only task parks: every worker goes idle. The thread readies us. */
+    gort_sched_park(note_main_parked, p, "idle pauses");
+    local++;
+    uv_thread_join(&th);
+    return 0;
+}
+
+static void stop_from_a_thread_while_every_worker_is_idle(void **state) {
+    (void)state;
+    idle_pause *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    assert_int_equal(gort_test_run(3, park_while_a_thread_pauses, p), 0);
+    assert_int_equal(p->pauses, IDLE_PAUSES);
+    assert_int_equal(p->bad_parallel, 0);
+    assert_int_equal(p->main_visits, IDLE_PAUSES);
+    assert_int_equal(p->main_local_outside, 0);
+    free(p);
+}
+
+/* ---- nothing runs while stopped ---------------------------------------------------------------
+ */
 
 typedef struct frozen {
     spinners s;
@@ -281,7 +369,8 @@ static void spinning_tasks_make_no_progress_while_the_world_is_stopped(void **st
     free(f);
 }
 
-/* ---- run_parallel ---------------------------------------------------------------------------------- */
+/* ---- run_parallel
+ * ---------------------------------------------------------------------------------- */
 
 typedef struct parallel {
     spinners s;
@@ -368,7 +457,8 @@ static void run_parallel_runs_once_per_worker_with_the_others_idle(void **state)
     free(p);
 }
 
-/* ---- visit_tasks --------------------------------------------------------------------------------- */
+/* ---- visit_tasks
+ * --------------------------------------------------------------------------------- */
 
 #define MAX_VISITS 1024
 #define PARKERS 16
@@ -432,7 +522,9 @@ static void visit_parker(void *arg) {
     gort_test_wg_done(&a->r->wg);
 }
 
-static void never_run_task(void *arg) { (void)arg; }
+static void never_run_task(void *arg) {
+    (void)arg;
+}
 
 static int visit_main(void *arg) {
     visit_run *r = arg;
@@ -550,8 +642,8 @@ static int visit_spinners(void *arg) {
     return 0;
 }
 
-static void visit_tasks_puts_the_locals_of_a_task_stopped_at_a_safepoint_inside_its_range(
-    void **state) {
+static void
+visit_tasks_puts_the_locals_of_a_task_stopped_at_a_safepoint_inside_its_range(void **state) {
     (void)state;
     visit_run *r = calloc(1, sizeof *r);
     assert_non_null(r);
@@ -564,7 +656,8 @@ static void visit_tasks_puts_the_locals_of_a_task_stopped_at_a_safepoint_inside_
     free(r);
 }
 
-/* ---- claims ------------------------------------------------------------------------------------ */
+/* ---- claims ------------------------------------------------------------------------------------
+ */
 
 static void claims_enable(bool on) {
     gort_stop_the_world(GORT_STW_TEST);
@@ -705,7 +798,8 @@ static void claim_of_a_task_running_on_another_worker_fails(void **state) {
     free(c);
 }
 
-/* ---- work made runnable during a pause --------------------------------------------------------- */
+/* ---- work made runnable during a pause ---------------------------------------------------------
+ */
 
 typedef struct during {
     gate gate;
@@ -722,7 +816,9 @@ static void during_parker(void *arg) {
     atomic_store(&d->resumed, 1);
 }
 
-static void during_spawned(void *arg) { atomic_store(&((during *)arg)->spawned_ran, 1); }
+static void during_spawned(void *arg) {
+    atomic_store(&((during *)arg)->spawned_ran, 1);
+}
 
 static int ready_and_spawn_while_stopped(void *arg) {
     during *d = arg;
@@ -794,7 +890,8 @@ static void ready_from_a_thread_waits_for_the_pause_to_end(void **state) {
     assert_int_equal(atomic_load(&d.resumed), 1);
 }
 
-/* ---- statistics ---------------------------------------------------------------------------------- */
+/* ---- statistics
+ * ---------------------------------------------------------------------------------- */
 
 typedef struct stats_run {
     gort_stw_stats before, after;
@@ -827,7 +924,8 @@ static void stats_count_every_pause(void **state) {
     assert_true(s.pub_after.pause_total_ns >= s.pub_after.pause_max_ns);
 }
 
-/* ---- concurrent requesters ------------------------------------------------------------------------ */
+/* ---- concurrent requesters
+ * ------------------------------------------------------------------------ */
 
 #ifdef GORT_TSAN
 #define REQUESTER_PAUSES 200
@@ -838,7 +936,7 @@ static void stats_count_every_pause(void **state) {
 
 typedef struct contention {
     spinners s;
-    atomic_int inside;     /* requesters inside a pause: never more than one */
+    atomic_int inside; /* requesters inside a pause: never more than one */
     atomic_int overlaps;
     atomic_int not_stopped;
     atomic_int parallel_runs;
@@ -925,6 +1023,7 @@ int main(void) {
         cmocka_unit_test(stop_and_start_from_a_task),
         cmocka_unit_test(world_is_not_stopped_outside_a_pause),
         cmocka_unit_test(stop_and_start_from_a_thread_that_is_not_a_worker),
+        cmocka_unit_test(stop_from_a_thread_while_every_worker_is_idle),
         cmocka_unit_test(spinning_tasks_make_no_progress_while_the_world_is_stopped),
         cmocka_unit_test(run_parallel_runs_once_per_worker_on_each_busy_worker),
         cmocka_unit_test(run_parallel_runs_once_per_worker_with_the_others_idle),
@@ -932,7 +1031,8 @@ int main(void) {
         cmocka_unit_test(visit_tasks_gives_never_run_tasks_an_empty_range),
         cmocka_unit_test(visit_tasks_puts_a_parked_tasks_locals_inside_its_range),
         cmocka_unit_test(visit_tasks_puts_the_requesters_locals_inside_its_range),
-        cmocka_unit_test(visit_tasks_puts_the_locals_of_a_task_stopped_at_a_safepoint_inside_its_range),
+        cmocka_unit_test(
+            visit_tasks_puts_the_locals_of_a_task_stopped_at_a_safepoint_inside_its_range),
         cmocka_unit_test(claim_of_a_parked_task_succeeds_with_its_locals_in_range),
         cmocka_unit_test(claimed_task_readied_by_another_task_does_not_run_until_unclaimed),
         cmocka_unit_test(claim_of_the_running_task_fails),
