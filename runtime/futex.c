@@ -17,6 +17,11 @@ void gort_rt_futex_wait(_Atomic uint32_t *addr, uint32_t expected) {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
 
+void gort_rt_futex_wait_timeout(_Atomic uint32_t *addr, uint32_t expected,
+                                const struct timespec *timeout) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, timeout, NULL, 0);
+}
+
 void gort_rt_futex_wake(_Atomic uint32_t *addr, int count) {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
 }

@@ -75,6 +75,10 @@ int64_t gort_rt_nanotime(void);
  * carries no memory ordering. */
 void gort_rt_futex_wait(_Atomic uint32_t *addr, uint32_t expected);
 void gort_rt_futex_wake(_Atomic uint32_t *addr, int count);
+struct timespec;
+/* As gort_rt_futex_wait, for at most *timeout (relative). */
+void gort_rt_futex_wait_timeout(_Atomic uint32_t *addr, uint32_t expected,
+                                const struct timespec *timeout);
 
 /* A one-shot (resettable) event: wait blocks until set. */
 typedef struct gort_rt_event {

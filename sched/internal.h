@@ -32,6 +32,8 @@ enum {
     TASK_RUNNING = 2,  /* current on a worker */
     TASK_WAITING = 3,  /* parked */
     TASK_DEAD = 4,     /* finished, being recycled */
+    TASK_REGION = 5,   /* running inside a blocking region: its stack above
+                          region_sp is frozen and may be claimed */
     TASK_STATE_MASK = 0xff,
     TASK_SCAN = 0x100,
 };
@@ -62,6 +64,8 @@ struct gort_task {
     void *park_arg;
     const char *wait_reason;
     size_t allg_index;       /* [lock allg] position in sched.allg */
+    const void *region_sp;   /* [task] stack pointer at go_blocking_enter */
+    uintptr_t region_regs[6];/* [task] callee-saved registers at go_blocking_enter */
 };
 
 /* ---- workers ------------------------------------------------------------- */
@@ -112,7 +116,13 @@ struct gort_worker {
     gort_task *_Atomic runq[RUNQ_SIZE];
     gort_task *_Atomic runnext;    /* [atomic] the task readied last by this worker's task */
 
-    uint32_t schedtick;            /* [owner] incremented at every schedule */
+    _Atomic uint32_t schedtick;    /* [owner writes, monitor reads] a new time slice
+                                      began: every schedule except from runnext */
+    _Atomic int preempt;           /* [atomic] the monitor asks the running task to yield */
+    _Atomic int poll_request;      /* [atomic] the monitor asks for a non-blocking poll */
+    _Atomic int64_t timer_due;     /* [atomic] earliest timer of this worker (INT64_MAX: none) */
+    _Atomic uint64_t current_id;   /* [owner writes, monitor reads] id of the running task */
+    _Atomic uint64_t n_polls;      /* polls made for poll_request */
     bool spinning;                 /* [owner] counted in sched.nmspinning */
     uint64_t rand_state;           /* [owner] for steal order */
 
@@ -146,6 +156,7 @@ struct gort_worker {
 enum {
     REQ_STW = 1,
     REQ_SHUTDOWN = 2,
+    REQ_WORKER = 4, /* some worker has preempt or poll_request set (sched/monitor.c) */
 };
 
 /* go_internal_safepoint_word is a plain int in the public header (its inline
@@ -214,7 +225,9 @@ void gort_sched_set_stw_owner(bool owner);
 
 /* ---- run queues (sched/runq.c) ------------------------------------------- */
 void runq_put(gort_worker *w, gort_task *t, bool next);
-gort_task *runq_get(gort_worker *w);
+/* Takes runnext, else the head of the ring; *inherit says it was runnext, so
+ * the task continues the current time slice (Go's inheritTime). */
+gort_task *runq_get(gort_worker *w, bool *inherit);
 gort_task *runq_steal(gort_worker *w, gort_worker *victim, bool steal_runnext);
 bool runq_empty(gort_worker *w);
 void gq_put(gort_task *t);                 /* takes sched.lock */
@@ -240,6 +253,13 @@ void gort_task_recycle(gort_worker *w, gort_task *t);
 bool gort_task_prepare_stack(gort_worker *w, gort_task *t);
 void gort_task_free_all(void);
 
+/* ---- the monitor (sched/monitor.c) --------------------------------------- */
+int gort_sched_monitor_start(void);
+void gort_sched_monitor_stop(void);
+/* On the scheduler: carries out the monitor's requests to this worker.
+ * Returns true if the running task's time slice is over. */
+bool gort_sched_take_requests(gort_worker *w);
+
 /* ---- lifecycle (sched/lifecycle.c) --------------------------------------- */
 const gort_rt_config *gort_sched_config(void);
 
@@ -249,6 +269,30 @@ const gort_rt_config *gort_sched_config(void);
  * (and leaves no section open) when the runtime is not running. */
 bool gort_sched_external_enter(void);
 void gort_sched_external_leave(void);
+
+/* Records where the calling function's live stack begins, with its
+ * callee-saved registers copied into regs (DESIGN.md §7 rule 1). always_inline:
+ * the frame is the caller's. */
+static inline __attribute__((always_inline)) const void *gort_sched_save_context(uintptr_t *regs) {
+#if defined(__x86_64__)
+    __asm__ volatile("movq %%rbx, 0(%0)\n\t"
+                     "movq %%rbp, 8(%0)\n\t"
+                     "movq %%r12, 16(%0)\n\t"
+                     "movq %%r13, 24(%0)\n\t"
+                     "movq %%r14, 32(%0)\n\t"
+                     "movq %%r15, 40(%0)\n\t"
+                     :
+                     : "r"(regs)
+                     : "memory");
+#else
+    (void)regs;
+    __builtin_unwind_init();
+#endif
+    return __builtin_frame_address(0);
+}
+
+/* The attached-thread record of the calling thread, or NULL (sched/attach.c). */
+gort_member *gort_sched_attached_self(void);
 
 /* ---- stop-the-world (sched/stw.c) ---------------------------------------- */
 /* On a worker's scheduler, or an attached thread's runtime call: stops this

@@ -67,10 +67,13 @@ void runq_put(gort_worker *w, gort_task *t, bool next) {
     }
 }
 
-gort_task *runq_get(gort_worker *w) {
+gort_task *runq_get(gort_worker *w, bool *inherit) {
     gort_task *next = atomic_load_explicit(&w->runnext, memory_order_relaxed);
-    if (next != NULL && atomic_compare_exchange_strong(&w->runnext, &next, NULL))
+    if (next != NULL && atomic_compare_exchange_strong(&w->runnext, &next, NULL)) {
+        *inherit = true;
         return next;
+    }
+    *inherit = false;
     for (;;) {
         uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
         uint32_t tl = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);

@@ -16,6 +16,7 @@
 
 typedef struct gort_task gort_task;
 typedef struct gort_worker gort_worker;
+typedef struct gort_member gort_member; /* a worker or an attached thread */
 
 /* ---- park / ready (sched/park.c) ---------------------------------------- */
 
@@ -69,9 +70,25 @@ void gort_stw_run_parallel(gort_stw_parallel_fn fn, void *arg);
 /* While stopped: calls fn for every task that is not dead, with the range of
  * its stack that holds live frames, [lo, hi): lo is the stack pointer saved
  * at its last switch, so callee-saved registers are inside the range. Tasks
- * that never ran have an empty range. */
+ * that never ran have an empty range. A task inside a blocking region has
+ * lo = the stack pointer at go_blocking_enter, and its callee-saved registers
+ * in gort_sched_task_region_regs. */
 typedef void (*gort_stw_task_visitor)(gort_task *t, const void *lo, const void *hi, void *arg);
 void gort_stw_visit_tasks(gort_stw_task_visitor fn, void *arg);
+
+/* While stopped: calls fn for every attached thread with its stack range
+ * [lo, hi) (from the stack pointer saved at its stop or at go_blocking_enter
+ * to its real stack base) and the callee-saved registers saved with it. */
+typedef void (*gort_stw_thread_visitor)(gort_member *m, const void *lo, const void *hi,
+                                        const uintptr_t *regs, size_t nregs, void *arg);
+void gort_stw_visit_threads(gort_stw_thread_visitor fn, void *arg);
+
+/* Claims an attached thread that sits in a blocking region while the world
+ * runs: its frozen range and registers stay valid, and go_blocking_leave
+ * waits, until gort_sched_thread_unclaim. False if it is not in a region. */
+bool gort_sched_thread_claim(gort_member *m, const void **lo, const void **hi,
+                             const uintptr_t **regs);
+void gort_sched_thread_unclaim(gort_member *m);
 
 /* Claiming (the scan bit, Go's _Gscan): while the world runs, the collector
  * claims a task that is parked or runnable so that it cannot resume while its
@@ -79,6 +96,8 @@ void gort_stw_visit_tasks(gort_stw_task_visitor fn, void *arg);
  * task's stack range is valid until gort_sched_task_unclaim. Claims are runtime
  * locks: never held across a safepoint. */
 bool gort_sched_task_claim(gort_task *t, const void **lo, const void **hi);
+/* The registers saved by go_blocking_enter while t is in a region, else NULL. */
+const uintptr_t *gort_sched_task_region_regs(const gort_task *t, size_t *n);
 void gort_sched_task_unclaim(gort_task *t);
 /* Claims are possible only between these two calls, each made while the world
  * is stopped (the collector: at mark start and mark termination). Outside, a

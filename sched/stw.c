@@ -107,28 +107,9 @@ static void wait_while_state(gort_member *m, uint32_t stopped_state) {
 
 /* ---- the member's side --------------------------------------------------- */
 
-/* Records where a stopping or blocking thread's live stack begins, with its
- * callee-saved registers copied beside it (DESIGN.md §7 rule 1). */
-static inline __attribute__((always_inline)) void save_context(gort_member *m) {
-#if defined(__x86_64__)
-    __asm__ volatile("movq %%rbx, 0(%0)\n\t"
-                     "movq %%rbp, 8(%0)\n\t"
-                     "movq %%r12, 16(%0)\n\t"
-                     "movq %%r13, 24(%0)\n\t"
-                     "movq %%r14, 32(%0)\n\t"
-                     "movq %%r15, 40(%0)\n\t"
-                     :
-                     : "r"(m->saved_regs)
-                     : "memory");
-#else
-    __builtin_unwind_init();
-#endif
-    m->saved_sp = __builtin_frame_address(0);
-}
-
 static void stop_self(gort_member *m) {
-    if (!m->is_worker)
-        save_context(m);
+    if (!m->is_worker) /* an attached thread stops on its own stack */
+        m->saved_sp = gort_sched_save_context(m->saved_regs);
     uint32_t s = W_RUNNING;
     if (!atomic_compare_exchange_strong(&m->state, &s, W_STOPPED))
         gort_rt_fatal("stop-the-world: member %d reached a safepoint in state %u", m->index, s);
@@ -198,10 +179,7 @@ static void exit_stoppable(gort_member *m, uint32_t from, uint32_t stopped_from)
 
 void gort_stw_enter_idle(gort_member *m) { enter_stoppable(m, W_IDLE, W_STOPPED_IDLE); }
 void gort_stw_exit_idle(gort_member *m) { exit_stoppable(m, W_IDLE, W_STOPPED_IDLE); }
-void gort_stw_enter_region(gort_member *m) {
-    save_context(m);
-    enter_stoppable(m, W_REGION, W_STOPPED_REGION);
-}
+void gort_stw_enter_region(gort_member *m) { enter_stoppable(m, W_REGION, W_STOPPED_REGION); }
 void gort_stw_exit_region(gort_member *m) { exit_stoppable(m, W_REGION, W_STOPPED_REGION); }
 
 /* ---- implicit attached sections ------------------------------------------ */
@@ -211,6 +189,18 @@ static __thread int external_depth;
 bool gort_sched_external_enter(void) {
     if (gort_sched_is_stw_owner() || external_depth > 0) {
         external_depth++;
+        return true;
+    }
+    gort_member *m = gort_sched_attached_self();
+    if (m != NULL) {
+        /* An attached thread is a member: a pause waits for it anyway, so
+         * its runtime calls are safepoints instead of counted sections. */
+        if (atomic_load_explicit(&m->state, memory_order_relaxed) != W_RUNNING)
+            gort_rt_fatal("runtime call from a thread inside a blocking region");
+        gort_stw_poll(m);
+        if (!atomic_load(&gort_sched.running))
+            return false;
+        external_depth = 1;
         return true;
     }
     for (;;) {
@@ -242,7 +232,7 @@ bool gort_sched_external_enter(void) {
 }
 
 void gort_sched_external_leave(void) {
-    if (--external_depth > 0 || gort_sched_is_stw_owner())
+    if (--external_depth > 0 || gort_sched_is_stw_owner() || gort_sched_attached_self() != NULL)
         return;
     if (atomic_fetch_sub(&gort_sched.external_active, 1) == 1 && (atomic_load(&stw.gen) & 1))
         notify_requester();
@@ -393,11 +383,27 @@ void gort_stw_visit_tasks(gort_stw_task_visitor fn, void *arg) {
         uint32_t s = atomic_load(&t->state) & TASK_STATE_MASK;
         if (s == TASK_FREE || s == TASK_DEAD)
             continue;
-        const void *lo = t->started ? t->ctx.sp : NULL;
+        const void *lo = !t->started ? NULL : s == TASK_REGION ? t->region_sp : t->ctx.sp;
         const void *hi = t->started ? t->stack.hi : NULL;
         fn(t, lo, hi, arg);
     }
     uv_mutex_unlock(&gort_sched.allg_lock);
+}
+
+void gort_stw_visit_threads(gort_stw_thread_visitor fn, void *arg) {
+    if (!gort_sched_is_stw_owner() || !stw.stopped)
+        gort_rt_fatal("stop-the-world: visit_threads outside a pause");
+    for (gort_member *m = gort_stw_attached; m != NULL; m = m->next)
+        fn(m, m->saved_sp, m->stack_hi, m->saved_regs, 6, arg);
+}
+
+const uintptr_t *gort_sched_task_region_regs(const gort_task *t, size_t *n) {
+    if ((atomic_load(&t->state) & TASK_STATE_MASK) != TASK_REGION) {
+        *n = 0;
+        return NULL;
+    }
+    *n = 6;
+    return t->region_regs;
 }
 
 void gort_sched_claims_enable(bool on) {
@@ -411,12 +417,12 @@ bool gort_sched_task_claim(gort_task *t, const void **lo, const void **hi) {
         gort_rt_fatal("task claimed outside gort_sched_claims_enable");
     uint32_t s = atomic_load(&t->state);
     for (;;) {
-        if ((s != TASK_RUNNABLE && s != TASK_WAITING))
+        if (s != TASK_RUNNABLE && s != TASK_WAITING && s != TASK_REGION)
             return false;
         if (atomic_compare_exchange_weak(&t->state, &s, s | TASK_SCAN))
             break;
     }
-    *lo = t->started ? t->ctx.sp : NULL;
+    *lo = !t->started ? NULL : s == TASK_REGION ? t->region_sp : t->ctx.sp;
     *hi = t->started ? t->stack.hi : NULL;
     return true;
 }

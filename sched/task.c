@@ -334,10 +334,14 @@ int go_workers(void) {
 
 void go_internal_safepoint_slow(void) {
     gort_task *t = gort_sched_current_task();
-    if (t == NULL)
+    if (t != NULL) {
+        if (safepoint_word_load() != 0)
+            gort_sched_switch_to_scheduler(t, CMD_SAFEPOINT);
         return;
-    if (safepoint_word_load() != 0)
-        gort_sched_switch_to_scheduler(t, CMD_SAFEPOINT);
+    }
+    gort_member *m = gort_sched_attached_self();
+    if (m != NULL)
+        gort_stw_poll(m);
 }
 
 void go_sched_stats_get(go_sched_stats *out) {

@@ -136,21 +136,27 @@ static bool should_stop_looking(void) {
 
 /* ---- finding work -------------------------------------------------------- */
 
-static gort_task *find_runnable(gort_worker *w) {
+static gort_task *find_runnable(gort_worker *w, bool *inherited) {
+    *inherited = false;
     for (;;) {
         gort_stw_poll(&w->m);
         if (atomic_load_explicit(&gort_sched.shutdown, memory_order_relaxed))
             return NULL;
         gort_task *t;
-        if (w->schedtick % 61 == 0 && atomic_load(&gort_sched.gq_size) > 0) {
+        if (atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 == 0 &&
+            atomic_load(&gort_sched.gq_size) > 0) {
             uv_mutex_lock(&gort_sched.lock);
             t = gq_get_locked(w, 1);
             uv_mutex_unlock(&gort_sched.lock);
             if (t != NULL)
                 return t;
         }
-        if ((t = runq_get(w)) != NULL)
+        bool inherit;
+        if ((t = runq_get(w, &inherit)) != NULL) {
+            if (inherit)
+                *inherited = true;
             return t;
+        }
         if (atomic_load(&gort_sched.gq_size) > 0) {
             uv_mutex_lock(&gort_sched.lock);
             t = gq_get_locked(w, 0);
@@ -307,9 +313,15 @@ void gort_sched_after_resume(void) {
     }
 }
 
+static void new_slice(gort_worker *w) {
+    atomic_store_explicit(&w->schedtick, atomic_load_explicit(&w->schedtick, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
 static void enter_task(gort_worker *w, gort_task *t) {
     if (!t->started && !gort_task_prepare_stack(w, t))
         gort_rt_fatal("out of memory: cannot map a stack for task %llu", (unsigned long long)t->id);
+    atomic_store_explicit(&w->current_id, t->id, memory_order_relaxed);
     atomic_store_explicit(&w->current, t, memory_order_relaxed);
     gort_rt_stack_set_running(&t->stack, t->id);
 }
@@ -322,11 +334,13 @@ static gort_task *pick_direct(gort_worker *w) {
     if (safepoint_word_load() != 0 ||
         atomic_load_explicit(&gort_sched.gq_size, memory_order_relaxed) > 0)
         return NULL;
-    gort_task *next = runq_get(w);
+    bool inherit;
+    gort_task *next = runq_get(w, &inherit);
     if (next == NULL)
         return NULL;
     make_running(next);
-    w->schedtick++;
+    if (!inherit)
+        new_slice(w);
     gort_sched_count(&w->n_sched);
     enter_task(w, next);
     return next;
@@ -347,6 +361,13 @@ static gort_task *run(gort_worker *w, gort_task *t) {
         gort_stw_poll(&w->m);
         if (atomic_load(&gort_sched.shutdown))
             return NULL; /* abandoned: go_main returned */
+        if (gort_sched_take_requests(w)) {
+            /* Its slice is over: behind everything that waits, as Go puts a
+             * preempted goroutine on the global queue. */
+            atomic_store_explicit(&p->state, TASK_RUNNABLE, memory_order_release);
+            gq_put(p);
+            return NULL;
+        }
         return p;
     case CMD_STW:
         gort_stw_stop_from_scheduler(w);
@@ -361,13 +382,16 @@ static void schedule_loop(gort_worker *w) {
     gort_task *t = NULL;
     for (;;) {
         if (t == NULL) {
-            t = find_runnable(w);
+            gort_sched_take_requests(w);
+            bool inherit;
+            t = find_runnable(w, &inherit);
             if (t == NULL)
                 return;
             if (w->spinning)
                 reset_spinning(w);
             make_running(t);
-            w->schedtick++;
+            if (!inherit)
+                new_slice(w);
             gort_sched_count(&w->n_sched);
         }
         t = run(w, t);
@@ -428,6 +452,7 @@ int gort_sched_workers_start(int n) {
         gort_worker *w = &gort_sched.workers[i];
         w->index = i;
         w->m.index = i;
+        atomic_store(&w->timer_due, INT64_MAX);
         w->m.is_worker = true;
         w->rand_state = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1);
         if (uv_loop_init(&w->loop) != 0 || uv_async_init(&w->loop, &w->wake, wake_cb) != 0)
@@ -440,12 +465,13 @@ int gort_sched_workers_start(int n) {
         if (uv_thread_create_ex(&w->thread, &opts, worker_main, w) != 0)
             gort_rt_fatal("cannot create worker thread %d", i);
     }
-    return 0;
+    return gort_sched_monitor_start();
 }
 
 static void close_cb(uv_handle_t *h) { (void)h; }
 
 void gort_sched_workers_stop(void) {
+    gort_sched_monitor_stop();
     atomic_store(&gort_sched.shutdown, 1);
     safepoint_word_set(REQ_SHUTDOWN);
     for (int i = 0; i < gort_sched.nworkers; i++)

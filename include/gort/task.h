@@ -83,6 +83,30 @@ typedef struct go_sched_stats {
 } go_sched_stats;
 void go_sched_stats_get(go_sched_stats *out);
 
+/* Attached threads and blocking regions (docs/embedding.md).
+ *
+ * go_thread_attach makes the calling thread (not a worker, not a task) a
+ * mutator like a task: a stop-the-world pause waits for it to reach a
+ * safepoint (go_safepoint, or any runtime call), so long stretches of its own
+ * code must call go_safepoint or run in a blocking region. Returns 0,
+ * GO_EBUSY if already attached, GO_EINVAL from a worker or a task,
+ * GO_ECANCELED if the runtime is not running, GO_ENOMEM. An attachment
+ * survives go_stop and a new go_start; go_thread_detach ends it (a no-op on a
+ * thread that is not attached).
+ *
+ * go_blocking_enter/leave bracket code that touches no collected object and
+ * calls no runtime function (a blocking system call, a long computation in
+ * plain C): a pause never waits for it, and leave waits while a pause is in
+ * force. From a task (which keeps its worker meanwhile: a region must not wait
+ * for another task) or an attached thread; a no-op on other threads.
+ * go_blocking_call(fn, arg) runs fn(arg) as a region with the caller's frames
+ * frozen: the recommended form. */
+int   go_thread_attach(void);
+void  go_thread_detach(void);
+void  go_blocking_enter(void);
+void  go_blocking_leave(void);
+void *go_blocking_call(void *(*fn)(void *), void *arg);
+
 /* Monotonic nanoseconds. */
 int64_t go_now(void);
 

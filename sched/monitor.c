@@ -1,0 +1,143 @@
+/* sched/monitor.c - the monitor thread (Go's sysmon).
+ *
+ * One thread per running runtime wakes every millisecond (every 10 ms while
+ * every worker idles) and, for each worker:
+ *   1. Time slices: if the worker has run the same slice (schedtick unchanged)
+ *      for 10 ms, it raises the worker's preempt flag and REQ_WORKER in the
+ *      safepoint word. The task yields at its next safepoint, to the global
+ *      queue; a park or yield through the scheduler ends the slice too, and a
+ *      task waiting in runnext then goes to the ring instead of inheriting
+ *      the slice, so ping-ponging tasks cannot starve a third.
+ *   2. Timers: if the worker's earliest timer (timer_due, on go_now()) is due
+ *      while it runs tasks, it raises poll_request: the worker polls its loop
+ *      without blocking at its next safepoint.
+ *   3. Stalls: a task that keeps its worker away from every safepoint for
+ *      over a second delays every pause; it is reported on stderr once per
+ *      stall with its id, name and how long. A worker inside a blocking region
+ *      is not stalled.
+ * REQ_WORKER is cleared by the monitor once no worker has a request left; a
+ * stale bit costs a safepoint a function call, nothing more.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "sched/internal.h"
+
+#define SLICE_NS (10 * 1000 * 1000)
+#define STALL_NS ((int64_t)1000 * 1000 * 1000)
+#define TICK_BUSY_NS (1000 * 1000)
+#define TICK_IDLE_NS (10 * 1000 * 1000)
+
+typedef struct observed {
+    uint32_t schedtick;
+    int64_t since;        /* when schedtick was first seen with this value */
+    bool reported;        /* this stall was reported */
+} observed;
+
+static struct {
+    uv_thread_t thread;
+    _Atomic uint32_t stop; /* futex word */
+    observed *obs;
+    bool running;
+} monitor;
+
+static void report_stall(gort_worker *w, int64_t ns) {
+    gort_task *t = atomic_load_explicit(&w->current, memory_order_relaxed);
+    uint64_t id = atomic_load_explicit(&w->current_id, memory_order_relaxed);
+    const char *name = t != NULL ? gort_sched_task_name(t) : NULL;
+    fprintf(stderr,
+            "gort: task %" PRIu64 " (%s) has kept worker %d away from a safepoint for %" PRId64
+            " ms: every stop-the-world pause waits for it (call go_safepoint in long loops, or "
+            "use a blocking region)\n",
+            id, name != NULL ? name : "unnamed", w->index, ns / 1000000);
+}
+
+static bool examine(gort_worker *w, observed *o, int64_t now) {
+    uint32_t st = atomic_load(&w->m.state);
+    bool busy = (st == W_RUNNING || st == W_STOPPED) &&
+                atomic_load_explicit(&w->current, memory_order_relaxed) != NULL;
+    uint32_t tick = atomic_load_explicit(&w->schedtick, memory_order_relaxed);
+    if (!busy || tick != o->schedtick) {
+        o->schedtick = tick;
+        o->since = now;
+        o->reported = false;
+        return busy;
+    }
+    int64_t ran = now - o->since;
+    if (ran >= SLICE_NS && !atomic_load(&w->preempt)) {
+        atomic_store(&w->preempt, 1);
+        safepoint_word_set(REQ_WORKER);
+    }
+    if (ran >= STALL_NS && !o->reported && st == W_RUNNING) {
+        o->reported = true;
+        report_stall(w, ran);
+    }
+    return true;
+}
+
+static void monitor_main(void *arg) {
+    (void)arg;
+    int64_t tick = TICK_BUSY_NS;
+    while (!atomic_load(&monitor.stop)) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = tick};
+        gort_rt_futex_wait_timeout(&monitor.stop, 0, &ts);
+        int64_t now = gort_rt_nanotime();
+        bool any_busy = false, any_request = false;
+        for (int i = 0; i < gort_sched.nworkers; i++) {
+            gort_worker *w = &gort_sched.workers[i];
+            any_busy |= examine(w, &monitor.obs[i], now);
+            if (atomic_load(&w->m.state) == W_RUNNING &&
+                atomic_load_explicit(&w->timer_due, memory_order_relaxed) <= now &&
+                !atomic_load(&w->poll_request)) {
+                atomic_store(&w->poll_request, 1);
+                safepoint_word_set(REQ_WORKER);
+            }
+            any_request |= atomic_load(&w->preempt) || atomic_load(&w->poll_request);
+        }
+        if (!any_request && (safepoint_word_load() & REQ_WORKER))
+            safepoint_word_clear(REQ_WORKER);
+        tick = any_busy ? TICK_BUSY_NS : TICK_IDLE_NS;
+    }
+}
+
+bool gort_sched_take_requests(gort_worker *w) {
+    if (atomic_load_explicit(&w->poll_request, memory_order_relaxed) &&
+        atomic_exchange(&w->poll_request, 0)) {
+        gort_sched_count(&w->n_polls);
+        uv_run(&w->loop, UV_RUN_NOWAIT);
+    }
+    if (!atomic_load_explicit(&w->preempt, memory_order_relaxed) || !atomic_exchange(&w->preempt, 0))
+        return false;
+    /* End the slice: what waits in runnext must not inherit it. */
+    gort_task *next = atomic_exchange(&w->runnext, NULL);
+    if (next != NULL)
+        runq_put(w, next, false);
+    atomic_store_explicit(&w->schedtick, atomic_load_explicit(&w->schedtick, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return true;
+}
+
+int gort_sched_monitor_start(void) {
+    monitor.obs = calloc((size_t)gort_sched.nworkers, sizeof *monitor.obs);
+    if (monitor.obs == NULL)
+        return GO_ENOMEM;
+    atomic_store(&monitor.stop, 0);
+    if (uv_thread_create(&monitor.thread, monitor_main, NULL) != 0) {
+        free(monitor.obs);
+        return GO_ENOMEM;
+    }
+    monitor.running = true;
+    return 0;
+}
+
+void gort_sched_monitor_stop(void) {
+    if (!monitor.running)
+        return;
+    monitor.running = false;
+    atomic_store(&monitor.stop, 1);
+    gort_rt_futex_wake(&monitor.stop, 1);
+    uv_thread_join(&monitor.thread);
+    free(monitor.obs);
+    monitor.obs = NULL;
+}
