@@ -184,6 +184,7 @@ int gort_rt_stack_map(gort_rt_stack *s, size_t size, bool pooled) {
     return 0;
 }
 
+
 void gort_rt_stack_unmap(gort_rt_stack *s) {
 #ifdef GORT_RT_ASAN
     __asan_unpoison_memory_region(s->lo, (size_t)((char *)s->hi - (char *)s->lo));
@@ -221,6 +222,21 @@ void gort_rt_stack_release_pages(gort_rt_stack *s) {
      * an unguarded stack lives in its lowest page: keep that page. */
     char *from = (char *)s->lo + (s->guarded ? 0 : page_size);
     madvise(from, (size_t)((char *)s->hi - from), MADV_DONTNEED);
+}
+
+bool gort_rt_stack_adjacent(const gort_rt_stack *a, const gort_rt_stack *b) {
+    return a->chunked && b->chunked && a->guarded && b->guarded &&
+           (char *)b->lo - GORT_RT_STACK_GUARD == (char *)a->hi;
+}
+
+void gort_rt_stack_release_run(const gort_rt_stack *first, const gort_rt_stack *last) {
+    if (first == last) {
+        gort_rt_stack_release_pages((gort_rt_stack *)first);
+        return;
+    }
+    /* The guards in between survive MADV_DONTNEED (MADV_GUARD_INSTALL markers
+     * and mprotect'ed ranges alike); only guarded stacks are ever adjacent. */
+    madvise(first->lo, (size_t)((char *)last->hi - (char *)first->lo), MADV_DONTNEED);
 }
 
 /* ---- overflow detection -------------------------------------------------- */

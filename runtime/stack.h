@@ -45,8 +45,13 @@ typedef struct gort_rt_stack {
 int gort_rt_stack_map(gort_rt_stack *s, size_t size, bool pooled);
 void gort_rt_stack_unmap(gort_rt_stack *s);
 void gort_rt_stack_unmap_chunks(void);
-/* Gives the pages of a free stack back to the OS, keeping the mapping. */
+/* Gives the pages of a free stack back to the OS, keeping the mapping and
+ * its guard. */
 void gort_rt_stack_release_pages(gort_rt_stack *s);
+/* True if b follows a in the same chunk, separated only by b's guard. */
+bool gort_rt_stack_adjacent(const gort_rt_stack *a, const gort_rt_stack *b);
+/* Releases the pages of first..last, a run of adjacent stacks, in one call. */
+void gort_rt_stack_release_run(const gort_rt_stack *first, const gort_rt_stack *last);
 
 /* The guard mode in force: "madv_guard", "mprotect" or "none" (with the
  * mprotect fallback past its budget, stacks mapped after it ran out are

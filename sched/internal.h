@@ -186,6 +186,9 @@ struct gort_sched {
     _Atomic int nfree_tasks;       /* [changed under lock, read without it as a hint] */
     gort_rt_stack *free_stacks;    /* [lock] global stack pool */
     _Atomic int nfree_stacks;      /* [changed under lock, read without it as a hint] */
+    gort_rt_stack *cold_stacks;    /* [lock] pooled stacks whose pages went back to the OS */
+    _Atomic size_t ncold_stacks;   /* [changed under lock, read without it as a hint] */
+    size_t capcold_stacks;
 
     uv_mutex_t allg_lock;          /* every task struct ever made, for visiting */
     gort_task **allg;
@@ -252,6 +255,7 @@ void gort_task_entry(void *arg);
 void gort_task_recycle(gort_worker *w, gort_task *t);
 bool gort_task_prepare_stack(gort_worker *w, gort_task *t);
 void gort_task_free_all(void);
+size_t gort_task_scavenge_stacks(void);
 
 /* ---- the monitor (sched/monitor.c) --------------------------------------- */
 int gort_sched_monitor_start(void);

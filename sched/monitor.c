@@ -15,6 +15,8 @@
  *      over a second delays every pause; it is reported on stderr once per
  *      stall with its id, name and how long. A worker inside a blocking region
  *      is not stalled.
+ *   4. Memory: it returns the pages of surplus pooled stacks to the OS
+ *      (gort_task_scavenge_stacks), a batch per tick.
  * REQ_WORKER is cleared by the monitor once no worker has a request left; a
  * stale bit costs a safepoint a function call, nothing more.
  */
@@ -40,6 +42,7 @@ static struct {
     _Atomic uint32_t stop; /* futex word */
     observed *obs;
     bool running;
+    int last_nfree;
 } monitor;
 
 static void report_stall(gort_worker *w, int64_t ns) {
@@ -97,6 +100,11 @@ static void monitor_main(void *arg) {
         }
         if (!any_request && (safepoint_word_load() & REQ_WORKER))
             safepoint_word_clear(REQ_WORKER);
+        /* Give surplus stacks back only while nobody draws on the pool. */
+        int nfree = atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed);
+        if (nfree >= monitor.last_nfree)
+            gort_task_scavenge_stacks();
+        monitor.last_nfree = nfree;
         tick = any_busy ? TICK_BUSY_NS : TICK_IDLE_NS;
     }
 }

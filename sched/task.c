@@ -169,7 +169,88 @@ static bool stack_get(gort_worker *w, gort_rt_stack *out) {
             return true;
         }
     }
+    if (atomic_load_explicit(&gort_sched.ncold_stacks, memory_order_relaxed) > 0) {
+        bool found = false;
+        uv_mutex_lock(&gort_sched.lock);
+        if (gort_sched.ncold_stacks > 0) {
+            *out = gort_sched.cold_stacks[--gort_sched.ncold_stacks];
+            found = true;
+        }
+        uv_mutex_unlock(&gort_sched.lock);
+        if (found)
+            return true;
+    }
     return gort_rt_stack_map(out, gort_sched.default_stack, true) == 0;
+}
+
+/* Stack scavenging (called by the monitor): the global pool keeps
+ * STACKS_KEPT_PER_WORKER warm stacks per worker; beyond that, stacks give
+ * their pages back to the OS (MADV_DONTNEED keeps the mapping and guard) and
+ * move to the cold array, at most SCAVENGE_BATCH per call, so that the memory
+ * of a million tasks that have finished returns to the OS within seconds
+ * without any one call taking long. A cold stack costs its first touch again
+ * when reused. Returns how many stacks it released. */
+#define STACKS_KEPT_PER_WORKER 64
+#define SCAVENGE_BATCH 65536
+
+static int stack_cmp(const void *a, const void *b) {
+    const gort_rt_stack *x = a, *y = b;
+    return (char *)x->lo < (char *)y->lo ? -1 : (char *)x->lo > (char *)y->lo;
+}
+
+size_t gort_task_scavenge_stacks(void) {
+    size_t keep = (size_t)STACKS_KEPT_PER_WORKER * (size_t)gort_sched.nworkers;
+    if ((size_t)atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed) <= keep)
+        return 0;
+    gort_rt_stack *batch = malloc(SCAVENGE_BATCH * sizeof *batch);
+    if (batch == NULL)
+        return 0;
+    size_t n = 0;
+    uv_mutex_lock(&gort_sched.lock);
+    while (n < SCAVENGE_BATCH && (size_t)gort_sched.nfree_stacks > keep) {
+        pooled_stack *q = (pooled_stack *)gort_sched.free_stacks;
+        gort_sched.free_stacks = (gort_rt_stack *)q->next;
+        gort_sched.nfree_stacks--;
+        batch[n++] = q->stack;
+    }
+    uv_mutex_unlock(&gort_sched.lock);
+    /* Neighbours in a chunk give their pages back in one call: every madvise
+     * costs a TLB shootdown on each CPU the process runs on. */
+    qsort(batch, n, sizeof *batch, stack_cmp);
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && gort_rt_stack_adjacent(&batch[j - 1], &batch[j]))
+            j++;
+        gort_rt_stack_release_run(&batch[i], &batch[j - 1]);
+        i = j;
+    }
+    uv_mutex_lock(&gort_sched.lock);
+    size_t need = gort_sched.ncold_stacks + n;
+    if (need > gort_sched.capcold_stacks) {
+        size_t cap = gort_sched.capcold_stacks ? gort_sched.capcold_stacks : 1024;
+        while (cap < need)
+            cap *= 2;
+        gort_rt_stack *a = realloc(gort_sched.cold_stacks, cap * sizeof *a);
+        if (a == NULL) { /* keep them warm after all: their pages come back on use */
+            for (size_t i = 0; i < n; i++) {
+                pooled_stack *q = pooled_of(&batch[i]);
+                q->stack = batch[i];
+                q->next = (pooled_stack *)gort_sched.free_stacks;
+                gort_sched.free_stacks = (gort_rt_stack *)q;
+                gort_sched.nfree_stacks++;
+            }
+            uv_mutex_unlock(&gort_sched.lock);
+            free(batch);
+            return 0;
+        }
+        gort_sched.cold_stacks = a;
+        gort_sched.capcold_stacks = cap;
+    }
+    memcpy(gort_sched.cold_stacks + gort_sched.ncold_stacks, batch, n * sizeof *batch);
+    gort_sched.ncold_stacks += n;
+    uv_mutex_unlock(&gort_sched.lock);
+    free(batch);
+    return n;
 }
 
 static void stack_put(gort_worker *w, const gort_rt_stack *s) {
@@ -261,6 +342,7 @@ int go_spawn_with(go_fn fn, void *arg, const go_spawn_opts *opts) {
     if (opts != NULL && opts->name != NULL && (name = strdup(opts->name)) == NULL)
         return GO_ENOMEM;
 
+    go_safepoint(); /* a spawn loop must not hold a pause off; may switch workers */
     gort_worker *w = gort_sched_self();
     if (w == NULL) {
         /* From another thread: refused once go_stop has begun (go_stop waits
@@ -389,6 +471,11 @@ void gort_task_free_all(void) {
     for (int i = 0; i < gort_sched.nworkers; i++)
         stack_list_unmap(gort_sched.workers[i].free_stacks);
     stack_list_unmap(gort_sched.free_stacks);
+    for (size_t i = 0; i < gort_sched.ncold_stacks; i++)
+        gort_rt_stack_unmap(&gort_sched.cold_stacks[i]);
+    free(gort_sched.cold_stacks);
+    gort_sched.cold_stacks = NULL;
+    gort_sched.ncold_stacks = gort_sched.capcold_stacks = 0;
     gort_rt_stack_unmap_chunks();
 }
 
