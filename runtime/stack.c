@@ -24,6 +24,13 @@
 #include "runtime/rt.h"
 #include "runtime/stack.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define GORT_HAVE_VALGRIND 1
+#endif
+#endif
+
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
@@ -181,11 +188,19 @@ int gort_rt_stack_map(gort_rt_stack *s, size_t size, bool pooled) {
     s->lo = base + GORT_RT_STACK_GUARD;
     s->hi = base + total;
     install_guard(s, base);
+#ifdef GORT_HAVE_VALGRIND
+    /* Tell memcheck it is a stack, so that switching onto it is not taken
+     * for a huge stack-pointer change. */
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+#endif
     return 0;
 }
 
 
 void gort_rt_stack_unmap(gort_rt_stack *s) {
+#ifdef GORT_HAVE_VALGRIND
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+#endif
 #ifdef GORT_RT_ASAN
     __asan_unpoison_memory_region(s->lo, (size_t)((char *)s->hi - (char *)s->lo));
 #endif

@@ -35,6 +35,7 @@ typedef struct gort_rt_stack {
     bool guarded;   /* a guard region sits below lo */
     bool mprotected;/* ... installed with mprotect (counts against the budget) */
     bool chunked;   /* carved from a chunk: freed only by gort_rt_stack_unmap_chunks */
+    unsigned valgrind_id; /* its registration with valgrind, when built with its header */
 } gort_rt_stack;
 
 /* Maps a stack of size bytes (a multiple of the page size). Returns 0 or
