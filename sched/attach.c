@@ -98,7 +98,8 @@ void go_blocking_enter(void) {
     gort_task *t = gort_sched_current_task();
     if (t != NULL) {
         gort_worker *w = gort_sched_self();
-        t->region_sp = gort_sched_save_context(t->region_regs);
+        w->m.saved_sp = gort_sched_save_context(w->m.saved_regs);
+        t->region_worker = w;
         atomic_store_explicit(&t->state, TASK_REGION, memory_order_release);
         gort_stw_enter_region(&w->m);
         if (!runq_empty(w))

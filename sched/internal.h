@@ -48,6 +48,8 @@ typedef enum task_cmd {
     CMD_STW,       /* stop the world for the task, then resume it */
 } task_cmd;
 
+#define GORT_TASK_NAME_MAX 32
+
 struct gort_task {
     gort_rt_context ctx;     /* [task] saved context; ctx.sp is the saved stack pointer */
     _Atomic uint32_t state;  /* [atomic] TASK_* | TASK_SCAN */
@@ -58,14 +60,16 @@ struct gort_task {
     gort_rt_stack stack;     /* [task] lo == NULL until the task first runs */
     size_t stack_size;       /* [task] requested size (0: default) */
     bool started;            /* [task] has run at least once */
-    char *name;              /* [task] malloc'ed copy or NULL */
+    _Atomic char name[GORT_TASK_NAME_MAX]; /* [spawner writes, anyone reads] a copy,
+                                      truncated; "" for none. Atomic bytes: the
+                                      monitor may read it while the task exits */
     gort_task *next;         /* [queue] link in the global queue or a free list */
     gort_sched_unlock_fn park_unlock; /* [task] for CMD_PARK */
     void *park_arg;
     const char *wait_reason;
     size_t allg_index;       /* [lock allg] position in sched.allg */
-    const void *region_sp;   /* [task] stack pointer at go_blocking_enter */
-    uintptr_t region_regs[6];/* [task] callee-saved registers at go_blocking_enter */
+    gort_worker *region_worker; /* [task] in a region: the worker whose member holds
+                                   the stack pointer and registers saved at enter */
 };
 
 /* ---- workers ------------------------------------------------------------- */

@@ -100,6 +100,8 @@ static void runtime_teardown(void) {
 }
 
 int go_start(const go_config *cfg) {
+    if (gort_sched_self() != NULL)
+        return GO_EBUSY; /* from a task or a worker: the runtime runs */
     pthread_mutex_lock(&lifecycle_lock);
     int rc = GO_EBUSY;
     if (life == LIFE_STOPPED && (rc = runtime_start(cfg)) == 0) {
@@ -149,6 +151,8 @@ static void main_task(void *arg) {
 int go_main(int (*main_fn)(void *arg), void *arg) {
     if (main_fn == NULL)
         return GO_EINVAL;
+    if (gort_sched_self() != NULL)
+        return GO_EBUSY; /* from a task or a worker: the runtime runs */
     pthread_mutex_lock(&lifecycle_lock);
     if (life != LIFE_STOPPED) {
         pthread_mutex_unlock(&lifecycle_lock);

@@ -48,12 +48,14 @@ static struct {
 static void report_stall(gort_worker *w, int64_t ns) {
     gort_task *t = atomic_load_explicit(&w->current, memory_order_relaxed);
     uint64_t id = atomic_load_explicit(&w->current_id, memory_order_relaxed);
-    const char *name = t != NULL ? gort_sched_task_name(t) : NULL;
+    char name[GORT_TASK_NAME_MAX] = "";
+    if (t != NULL)
+        gort_sched_task_name(t, name);
     fprintf(stderr,
             "gort: task %" PRIu64 " (%s) has kept worker %d away from a safepoint for %" PRId64
             " ms: every stop-the-world pause waits for it (call go_safepoint in long loops, or "
             "use a blocking region)\n",
-            id, name != NULL ? name : "unnamed", w->index, ns / 1000000);
+            id, name[0] != '\0' ? name : "unnamed", w->index, ns / 1000000);
 }
 
 static bool examine(gort_worker *w, observed *o, int64_t now) {

@@ -192,17 +192,8 @@ bool gort_sched_external_enter(void) {
         return true;
     }
     gort_member *m = gort_sched_attached_self();
-    if (m != NULL) {
-        /* An attached thread is a member: a pause waits for it anyway, so
-         * its runtime calls are safepoints instead of counted sections. */
-        if (atomic_load_explicit(&m->state, memory_order_relaxed) != W_RUNNING)
-            gort_rt_fatal("runtime call from a thread inside a blocking region");
-        gort_stw_poll(m);
-        if (!atomic_load(&gort_sched.running))
-            return false;
-        external_depth = 1;
-        return true;
-    }
+    if (m != NULL && atomic_load_explicit(&m->state, memory_order_relaxed) != W_RUNNING)
+        gort_rt_fatal("runtime call from a thread inside a blocking region");
     for (;;) {
         atomic_fetch_add(&gort_sched.external_active, 1);
         uint64_t g = atomic_load(&stw.gen);
@@ -215,9 +206,15 @@ bool gort_sched_external_enter(void) {
             external_depth = 1;
             return true;
         }
-        /* A pause is pending: step back out and wait for it to end. */
+        /* A pause is pending: step back out and wait for it to end. An
+         * attached thread is a member the pause waits for, so it stops at
+         * this safepoint instead. */
         if (atomic_fetch_sub(&gort_sched.external_active, 1) == 1)
             notify_requester();
+        if (m != NULL) {
+            gort_stw_poll(m);
+            continue;
+        }
         for (int i = 0;; i++) {
             uint32_t wk = atomic_load(&stw.wake);
             if (atomic_load(&stw.gen) != g)
@@ -232,7 +229,7 @@ bool gort_sched_external_enter(void) {
 }
 
 void gort_sched_external_leave(void) {
-    if (--external_depth > 0 || gort_sched_is_stw_owner() || gort_sched_attached_self() != NULL)
+    if (--external_depth > 0 || gort_sched_is_stw_owner())
         return;
     if (atomic_fetch_sub(&gort_sched.external_active, 1) == 1 && (atomic_load(&stw.gen) & 1))
         notify_requester();
@@ -265,14 +262,20 @@ static void restart_member(gort_member *m) {
         atomic_store(&m->state, W_REGION);
 }
 
+/* self: the requester's worker (its task switched out first), or NULL for a
+ * thread that is not a worker; an attached thread counts its own member as
+ * stopped, as a worker does. */
 static void stop_world(gort_worker *self, gort_stw_reason reason) {
+    gort_member *me = self != NULL ? &self->m : gort_sched_attached_self();
+    if (me != NULL && !me->is_worker)
+        me->saved_sp = gort_sched_save_context(me->saved_regs);
     if (!gort_rt_lock_try(&world_lock)) {
-        /* Another pause holds the world: wait as a blocked worker. */
-        if (self != NULL)
-            gort_stw_enter_region(&self->m);
+        /* Another pause holds the world: wait as a blocked member. */
+        if (me != NULL)
+            gort_stw_enter_region(me);
         gort_rt_lock_acquire(&world_lock);
-        if (self != NULL)
-            gort_stw_exit_region(&self->m);
+        if (me != NULL)
+            gort_stw_exit_region(me);
     }
     int64_t t0 = gort_rt_nanotime();
     stw.owner_worker = self;
@@ -284,11 +287,11 @@ static void stop_world(gort_worker *self, gort_stw_reason reason) {
     atomic_store(&stw.stopwait, n + gort_stw_nattached);
     atomic_fetch_add(&stw.gen, 1); /* odd: requested */
     safepoint_word_set(REQ_STW);
-    if (self != NULL) {
+    if (me != NULL) {
         uint32_t s = W_RUNNING;
-        if (!atomic_compare_exchange_strong(&self->m.state, &s, W_STOPPED))
-            gort_rt_fatal("stop-the-world: requesting worker %d in state %u", self->index, s);
-        self->m.last_job_gen = atomic_load(&stw.job_gen);
+        if (!atomic_compare_exchange_strong(&me->state, &s, W_STOPPED))
+            gort_rt_fatal("stop-the-world: requesting member %d in state %u", me->index, s);
+        me->last_job_gen = atomic_load(&stw.job_gen);
         atomic_fetch_sub(&stw.stopwait, 1);
     }
     for (int i = 0; i < n; i++) {
@@ -297,7 +300,7 @@ static void stop_world(gort_worker *self, gort_stw_reason reason) {
             atomic_fetch_sub(&stw.stopwait, 1);
     }
     for (gort_member *m = gort_stw_attached; m != NULL; m = m->next)
-        if (stop_in_place(m))
+        if (m != me && stop_in_place(m))
             atomic_fetch_sub(&stw.stopwait, 1);
     requester_wait(world_is_stopped);
     int64_t t1 = gort_rt_nanotime();
@@ -383,7 +386,9 @@ void gort_stw_visit_tasks(gort_stw_task_visitor fn, void *arg) {
         uint32_t s = atomic_load(&t->state) & TASK_STATE_MASK;
         if (s == TASK_FREE || s == TASK_DEAD)
             continue;
-        const void *lo = !t->started ? NULL : s == TASK_REGION ? t->region_sp : t->ctx.sp;
+        const void *lo = !t->started           ? NULL
+                         : s == TASK_REGION ? t->region_worker->m.saved_sp
+                                            : t->ctx.sp;
         const void *hi = t->started ? t->stack.hi : NULL;
         fn(t, lo, hi, arg);
     }
@@ -403,7 +408,7 @@ const uintptr_t *gort_sched_task_region_regs(const gort_task *t, size_t *n) {
         return NULL;
     }
     *n = 6;
-    return t->region_regs;
+    return t->region_worker->m.saved_regs;
 }
 
 void gort_sched_claims_enable(bool on) {
@@ -422,7 +427,7 @@ bool gort_sched_task_claim(gort_task *t, const void **lo, const void **hi) {
         if (atomic_compare_exchange_weak(&t->state, &s, s | TASK_SCAN))
             break;
     }
-    *lo = !t->started ? NULL : s == TASK_REGION ? t->region_sp : t->ctx.sp;
+    *lo = !t->started ? NULL : s == TASK_REGION ? t->region_worker->m.saved_sp : t->ctx.sp;
     *hi = t->started ? t->stack.hi : NULL;
     return true;
 }
@@ -438,6 +443,7 @@ void gort_stw_stats_get(gort_stw_stats *out) {
 bool gort_stw_is_stopped(void) { return gort_sched_is_stw_owner() && stw.stopped; }
 
 void gort_stw_reset(void) {
+    /* Not external_active: threads that are not workers change it at any
+     * time, even while the runtime is stopped, and it balances itself. */
     atomic_store(&stw.stopwait, 0);
-    atomic_store(&gort_sched.external_active, 0);
 }

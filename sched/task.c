@@ -316,8 +316,6 @@ void gort_task_recycle(gort_worker *w, gort_task *t) {
     else
         gort_rt_stack_unmap(&t->stack);
     memset(&t->stack, 0, sizeof t->stack);
-    free(t->name);
-    t->name = NULL;
     t->fn = NULL;
     t->arg = NULL;
     t->started = false;
@@ -338,39 +336,35 @@ int go_spawn_with(go_fn fn, void *arg, const go_spawn_opts *opts) {
         if (stack_size == gort_sched.default_stack)
             stack_size = 0;
     }
-    char *name = NULL;
-    if (opts != NULL && opts->name != NULL && (name = strdup(opts->name)) == NULL)
-        return GO_ENOMEM;
+    const char *name = opts != NULL && opts->name != NULL ? opts->name : "";
 
     go_safepoint(); /* a spawn loop must not hold a pause off; may switch workers */
     gort_worker *w = gort_sched_self();
     if (w == NULL) {
         /* From another thread: refused once go_stop has begun (go_stop waits
          * out the sections that began before, so no spawn slips past it). */
-        if (!gort_sched_external_enter()) {
-            free(name);
+        if (!gort_sched_external_enter())
             return GO_ECANCELED;
-        }
         if (atomic_load(&gort_sched.stopping)) {
             gort_sched_external_leave();
-            free(name);
             return GO_ECANCELED;
         }
     } else if (!atomic_load_explicit(&gort_sched.running, memory_order_relaxed)) {
-        free(name);
         return GO_ECANCELED;
     }
     int rc = 0;
     gort_task *t = task_alloc(w);
     if (t == NULL) {
-        free(name);
         rc = GO_ENOMEM;
         goto out;
     }
     t->id = next_task_id(w);
     t->fn = fn;
     t->arg = arg;
-    t->name = name;
+    size_t i = 0;
+    for (; i < GORT_TASK_NAME_MAX - 1 && name[i] != '\0'; i++)
+        atomic_store_explicit(&t->name[i], name[i], memory_order_relaxed);
+    atomic_store_explicit(&t->name[i], '\0', memory_order_relaxed);
     t->stack_size = stack_size;
     t->started = false;
     t->cmd = CMD_NONE;
@@ -397,7 +391,11 @@ gort_task *gort_sched_current_task(void) {
 }
 
 uint64_t gort_sched_task_id(const gort_task *t) { return t->id; }
-const char *gort_sched_task_name(const gort_task *t) { return t->name; }
+void gort_sched_task_name(const gort_task *t, char out[GORT_TASK_NAME_MAX]) {
+    for (size_t i = 0; i < GORT_TASK_NAME_MAX; i++)
+        out[i] = atomic_load_explicit(&t->name[i], memory_order_relaxed);
+    out[GORT_TASK_NAME_MAX - 1] = '\0';
+}
 
 void go_yield(void) {
     gort_task *t = gort_sched_current_task();
@@ -458,7 +456,6 @@ void gort_task_free_all(void) {
             gort_rt_context_destroy(&t->ctx);
             gort_rt_stack_unmap(&t->stack);
         }
-        free(t->name);
     }
     while (gort_sched.slabs != NULL) {
         task_slab *slab = gort_sched.slabs;

@@ -160,8 +160,9 @@ typedef struct named {
 
 static void record_name(void *arg) {
     named *n = arg;
-    const char *name = gort_sched_task_name(gort_sched_current_task());
-    snprintf(n->seen, sizeof n->seen, "%s", name != NULL ? name : "(null)");
+    char name[32];
+    gort_sched_task_name(gort_sched_current_task(), name);
+    snprintf(n->seen, sizeof n->seen, "%s", name);
     atomic_store(&n->done, 1);
 }
 

@@ -49,7 +49,7 @@ typedef void (*go_fn)(void *arg);
 
 typedef struct go_spawn_opts {
     size_t      stack_size; /* 0: the runtime's default */
-    const char *name;       /* copied; NULL: none */
+    const char *name;       /* copied (the first 31 bytes); NULL: none */
 } go_spawn_opts;
 
 /* Makes fn(arg) a new runnable task. From a task or any thread of the process
