@@ -55,6 +55,18 @@ static inline uint64_t bench_p50(const uint64_t *sorted, size_t n) {
     return n == 0 ? 0 : sorted[(n - 1) / 2];
 }
 
+/* The q-quantile (0 < q < 1) of a sorted array, by the nearest-rank method. */
+static inline uint64_t bench_quantile(const uint64_t *sorted, size_t n, double q) {
+    if (n == 0)
+        return 0;
+    size_t rank = (size_t)(q * (double)n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return sorted[rank - 1];
+}
+
 static inline uint64_t bench_max(const uint64_t *sorted, size_t n) {
     return n == 0 ? 0 : sorted[n - 1];
 }

@@ -8,6 +8,12 @@
  * The extra field spawn_loop= is the share of that spent in the spawn loop
  * alone, per task.
  *
+ * The spawn loop calls go_safepoint() after each spawn, as any long loop
+ * should (go_spawn itself does not switch): the runtime's 10 ms time slice
+ * then applies to the spawner as Go's preemption applies to the spawning
+ * goroutine, and a slow machine does not make the monitor report the main
+ * task as stalled. The safepoint costs one relaxed load.
+ *
  * The worker count comes from GORT_MAXPROCS (bench/run.sh runs the binary with
  * 1 and with 2). A warm-up round of N/10 tasks runs first and is not timed, so
  * that stack pools and run queues have reached their working size, as in the
@@ -48,6 +54,7 @@ static int round_of(long n, uint64_t *total_ns, uint64_t *spawn_ns) {
             fprintf(stderr, "bench_spawn: go_spawn #%ld failed: %s\n", i, go_strerror(rc));
             return -1;
         }
+        go_safepoint();
     }
     uint64_t t1 = bench_now_ns();
     while (atomic_load_explicit(&counter, memory_order_acquire) < n)

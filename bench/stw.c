@@ -18,10 +18,17 @@
  *         other worker to reach its next go_safepoint().
  * For each scenario it prints the p50 and the max of both figures:
  *     name=stw impl=gort metric=<ns> unit=ns stat=pause_p50 scenario=busy procs=2
- * and likewise pause_max, tts_p50, tts_max. Extra fields: pauses= (how many
- * were measured), other= (pauses the stats counted beyond ours, e.g. by a
- * collector, whose last_* figures may then be theirs), and for busy,
- * spinner_workers= (on how many distinct workers the spinners ran).
+ * and likewise pause_max, tts_p50, tts_max, and the 99th percentiles
+ * (pause_p99, tts_p99), which tell a lone slow pause (the kernel descheduling
+ * a worker thread) from a slow tail. Extra fields:
+ *   pauses=           how many were measured;
+ *   other=            pauses the stats counted beyond ours (a collector's),
+ *                     whose last_* figures may then be theirs;
+ *   preempted=        the process's involuntary context switches while
+ *                     measuring: how often the kernel took a core from one of
+ *                     its threads, the usual cause of a slow maximum on a
+ *                     shared 2-core machine;
+ *   spinner_workers=  (busy only) on how many workers the spinners ran.
  *
  * Wrong results (exit 1): a pause that the stats did not count, a pause
  * shorter than its own time-to-safepoint, gort_stw_is_stopped() false inside
@@ -33,6 +40,7 @@
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 
 #include "bench.h"
 #include "gort.h"
@@ -53,7 +61,8 @@ typedef struct scenario_result {
     long pauses;
     long other;
     int spinner_workers; /* -1: no spinners in this scenario */
-    uint64_t pause_p50, pause_max, tts_p50, tts_max;
+    long preempted;      /* involuntary context switches of the process */
+    uint64_t pause_p50, pause_p99, pause_max, tts_p50, tts_p99, tts_max;
 } scenario_result;
 
 static long pauses_wanted;
@@ -110,6 +119,10 @@ static int pauses(long n, bool record, long *other) {
                     i, before.pauses, after.pauses);
             return -1;
         }
+        /* Holds for any single pause. It assumes no other requester: one that
+         * stops the world between our restart and our read would have written
+         * its own last_tts_ns already. Nothing here allocates, so no
+         * collection runs. */
         if (after.last_pause_ns < after.last_tts_ns) {
             fprintf(stderr,
                     "bench_stw: pause %ld: last_pause_ns %" PRIu64 " < last_tts_ns %" PRIu64 "\n",
@@ -146,8 +159,12 @@ static int scenario(scenario_result *r, const char *name, int spinners) {
     if (pauses(WARMUP_PAUSES, false, &other) != 0)
         return -1;
     other = 0;
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     if (pauses(pauses_wanted, true, &other) != 0)
         return -1;
+    getrusage(RUSAGE_SELF, &ru1);
+    r->preempted = ru1.ru_nivcsw - ru0.ru_nivcsw;
     atomic_store(&spinners_stop, 1);
     while (atomic_load(&spinners_done) < spinners)
         go_yield();
@@ -166,8 +183,10 @@ static int scenario(scenario_result *r, const char *name, int spinners) {
     r->pauses = pauses_wanted;
     r->other = other;
     r->pause_p50 = bench_p50(pause_ns, n);
+    r->pause_p99 = bench_quantile(pause_ns, n, 0.99);
     r->pause_max = bench_max(pause_ns, n);
     r->tts_p50 = bench_p50(tts_ns, n);
+    r->tts_p99 = bench_quantile(tts_ns, n, 0.99);
     r->tts_max = bench_max(tts_ns, n);
     return 0;
 }
@@ -184,8 +203,8 @@ static int bench_main(void *arg) {
 
 static void print_stat(const scenario_result *r, const char *stat, uint64_t v) {
     printf("name=stw impl=gort metric=%" PRIu64 " unit=ns stat=%s scenario=%s procs=%d pauses=%ld "
-           "other=%ld",
-           v, stat, r->name, procs, r->pauses, r->other);
+           "other=%ld preempted=%ld",
+           v, stat, r->name, procs, r->pauses, r->other, r->preempted);
     if (r->spinner_workers >= 0)
         printf(" spinner_workers=%d", r->spinner_workers);
     printf("\n");
@@ -209,8 +228,10 @@ int main(void) {
     for (int i = 0; i < 2; i++) {
         const scenario_result *r = &results[i];
         print_stat(r, "pause_p50", r->pause_p50);
+        print_stat(r, "pause_p99", r->pause_p99);
         print_stat(r, "pause_max", r->pause_max);
         print_stat(r, "tts_p50", r->tts_p50);
+        print_stat(r, "tts_p99", r->tts_p99);
         print_stat(r, "tts_max", r->tts_max);
     }
     free(pause_ns);

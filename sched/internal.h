@@ -4,7 +4,7 @@
  *   [owner]   only the worker that owns the structure, on its scheduler stack
  *             or on the task it runs;
  *   [atomic]  any thread, with atomic operations;
- *   [lock]    under sched.lock;
+ *   [xx_lock] under that lock of struct gort_sched;
  *   [task]    the task itself while it runs, or whoever holds it in a queue.
  */
 #ifndef GORT_SCHED_INTERNAL_H
@@ -131,9 +131,9 @@ struct gort_worker {
     uint64_t rand_state;           /* [owner] for steal order */
 
     /* Idle list (sched/worker.c). */
-    bool in_idle_list;             /* [lock] */
-    bool wake_spinning;            /* [lock] set by wakep: the waker counted us as spinning */
-    gort_worker *idle_next;        /* [lock] */
+    bool in_idle_list;             /* [idle_lock] */
+    bool wake_spinning;            /* [idle_lock] set by wakep: the waker counted us as spinning */
+    gort_worker *idle_next;        /* [idle_lock] */
 
     uv_loop_t loop;                /* [owner] its poller; only uv_async_send from elsewhere */
     uv_async_t wake;
@@ -180,17 +180,21 @@ struct gort_sched {
     gort_worker *workers;
     size_t default_stack;
 
-    uv_mutex_t lock;               /* global queue, idle list, global pools */
-    gort_task *gq_head, *gq_tail;  /* [lock] */
-    _Atomic int64_t gq_size;       /* [atomic; changed under lock by seq_cst RMW] */
-    gort_worker *idle_list;        /* [lock] */
-    _Atomic int npidle;            /* [atomic; changed under lock] */
+    /* Three runtime locks (spin, then futex), so that the global queue, the
+     * idle list and the pools do not serialize each other. */
+    gort_rt_lock gq_lock;
+    gort_rt_lock idle_lock;
+    gort_rt_lock pool_lock;
+    gort_task *gq_head, *gq_tail;  /* [gq_lock] */
+    _Atomic int64_t gq_size;       /* [atomic; changed under gq_lock by seq_cst RMW] */
+    gort_worker *idle_list;        /* [idle_lock] */
+    _Atomic int npidle;            /* [atomic; changed under idle_lock] */
     _Atomic int nmspinning;        /* [atomic] */
-    gort_task *free_tasks;         /* [lock] global task pool */
+    gort_task *free_tasks;         /* [pool_lock] global task pool */
     _Atomic int nfree_tasks;       /* [changed under lock, read without it as a hint] */
-    gort_rt_stack *free_stacks;    /* [lock] global stack pool */
+    gort_rt_stack *free_stacks;    /* [pool_lock] global stack pool */
     _Atomic int nfree_stacks;      /* [changed under lock, read without it as a hint] */
-    gort_rt_stack *cold_stacks;    /* [lock] pooled stacks whose pages went back to the OS */
+    gort_rt_stack *cold_stacks;    /* [pool_lock] pooled stacks whose pages went back to the OS */
     _Atomic size_t ncold_stacks;   /* [changed under lock, read without it as a hint] */
     size_t capcold_stacks;
 
@@ -237,11 +241,13 @@ void runq_put(gort_worker *w, gort_task *t, bool next);
 gort_task *runq_get(gort_worker *w, bool *inherit);
 gort_task *runq_steal(gort_worker *w, gort_worker *victim, bool steal_runnext);
 bool runq_empty(gort_worker *w);
-void gq_put(gort_task *t);                 /* takes sched.lock */
-gort_task *gq_get_locked(gort_worker *w, int max); /* under sched.lock */
+void gq_put(gort_task *t);                 /* takes sched.gq_lock */
+gort_task *gq_get_locked(gort_worker *w, int max); /* under sched.gq_lock */
 
 /* ---- worker loop (sched/worker.c) ---------------------------------------- */
 void gort_sched_wakep(void);
+/* True if any run queue or the global queue holds a task. */
+bool gort_sched_work_queued(void);
 int gort_sched_workers_start(int n);
 void gort_sched_workers_stop(void);
 /* Switches the running task t out with cmd: straight to the next task of
@@ -262,6 +268,15 @@ void gort_task_free_all(void);
 size_t gort_task_scavenge_stacks(void);
 
 /* ---- the monitor (sched/monitor.c) --------------------------------------- */
+/* True if something asks worker w's running task to come to the scheduler:
+ * a pause, shutdown, or the monitor's preempt or poll request for w. */
+static inline bool gort_sched_requests_pending(gort_worker *w) {
+    int word = safepoint_word_load();
+    if (word & (REQ_STW | REQ_SHUTDOWN))
+        return true;
+    return (word & REQ_WORKER) && (atomic_load_explicit(&w->preempt, memory_order_relaxed) ||
+                                   atomic_load_explicit(&w->poll_request, memory_order_relaxed));
+}
 int gort_sched_monitor_start(void);
 void gort_sched_monitor_stop(void);
 /* On the scheduler: carries out the monitor's requests to this worker.

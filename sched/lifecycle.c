@@ -72,7 +72,7 @@ static int runtime_start(const go_config *cfg) {
     for (int i = 0; i < n; i++)
         atomic_store(&gort_sched.workers[i].m.state, W_EXITED);
     atomic_store(&gort_sched.next_id, atomic_load(&saved_next_id));
-    if (uv_mutex_init(&gort_sched.lock) != 0 || uv_mutex_init(&gort_sched.allg_lock) != 0) {
+    if (uv_mutex_init(&gort_sched.allg_lock) != 0) {
         free(gort_sched.workers);
         return GO_ENOMEM;
     }
@@ -92,7 +92,6 @@ static void runtime_teardown(void) {
     gort_sched_workers_stop();
     atomic_store(&saved_next_id, atomic_load(&gort_sched.next_id));
     gort_task_free_all();
-    uv_mutex_destroy(&gort_sched.lock);
     uv_mutex_destroy(&gort_sched.allg_lock);
     free(gort_sched.workers);
     gort_sched.workers = NULL;

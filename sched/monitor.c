@@ -18,7 +18,8 @@
  *   4. Memory: it returns the pages of surplus pooled stacks to the OS
  *      (gort_task_scavenge_stacks), a batch per tick.
  * REQ_WORKER is cleared by the monitor once no worker has a request left; a
- * stale bit costs a safepoint a function call, nothing more.
+ * safepoint that sees it checks its own worker's flags before it switches, so
+ * a bit meant for another worker costs it a function call, nothing more.
  */
 #include <inttypes.h>
 #include <stdio.h>

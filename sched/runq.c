@@ -16,7 +16,7 @@
  *      empty.
  *   5. When the ring is full, the owner moves half of it, plus the new task,
  *      to the global queue in one batch.
- * The global queue is a list under sched.lock; its length is also kept in the
+ * The global queue is a list under sched.gq_lock; its length is also kept in the
  * atomic gq_size (changed by seq_cst read-modify-writes) so that it can be
  * checked without the lock. Workers check it first once every 61 schedules, so
  * that tasks there cannot starve behind a busy local ring.
@@ -37,14 +37,14 @@ static bool runq_put_slow(gort_worker *w, gort_task *t, uint32_t h, uint32_t tl)
     for (uint32_t i = 0; i < n; i++)
         batch[i]->next = batch[i + 1];
     t->next = NULL;
-    uv_mutex_lock(&gort_sched.lock);
+    gort_rt_lock_acquire(&gort_sched.gq_lock);
     if (gort_sched.gq_tail != NULL)
         gort_sched.gq_tail->next = batch[0];
     else
         gort_sched.gq_head = batch[0];
     gort_sched.gq_tail = t;
     atomic_fetch_add(&gort_sched.gq_size, (int64_t)n + 1);
-    uv_mutex_unlock(&gort_sched.lock);
+    gort_rt_lock_release(&gort_sched.gq_lock);
     return true;
 }
 
@@ -142,14 +142,14 @@ bool runq_empty(gort_worker *w) {
 
 void gq_put(gort_task *t) {
     t->next = NULL;
-    uv_mutex_lock(&gort_sched.lock);
+    gort_rt_lock_acquire(&gort_sched.gq_lock);
     if (gort_sched.gq_tail != NULL)
         gort_sched.gq_tail->next = t;
     else
         gort_sched.gq_head = t;
     gort_sched.gq_tail = t;
     atomic_fetch_add(&gort_sched.gq_size, 1);
-    uv_mutex_unlock(&gort_sched.lock);
+    gort_rt_lock_release(&gort_sched.gq_lock);
 }
 
 gort_task *gq_get_locked(gort_worker *w, int max) {

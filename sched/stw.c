@@ -351,7 +351,8 @@ void gort_start_the_world(void) {
     gort_sched_set_stw_owner(false);
     wake_stopped();
     gort_rt_lock_release(&world_lock);
-    gort_sched_wakep();
+    if (gort_sched_work_queued())
+        gort_sched_wakep(); /* work readied during the pause must not sleep (rule 7) */
 }
 
 void gort_stw_run_parallel(gort_stw_parallel_fn fn, void *arg) {

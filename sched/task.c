@@ -7,7 +7,7 @@
  * then global, then a new mapping), so a spawn storm that outruns execution
  * holds task structs, not stacks. When fn returns the task switches to its
  * scheduler for the last time; the scheduler returns the stack and the struct
- * to its own pools (overflowing half to the global ones).
+ * to its own pools (overflowing half to the global ones, under sched.pool_lock).
  * Invariants:
  *  - A task without a stack (started == false) has its spawn argument in
  *    t->arg and an empty stack range.
@@ -103,7 +103,7 @@ static gort_task *task_alloc(gort_worker *w) {
         return t;
     }
     if (atomic_load_explicit(&gort_sched.nfree_tasks, memory_order_relaxed) > 0) {
-        uv_mutex_lock(&gort_sched.lock);
+        gort_rt_lock_acquire(&gort_sched.pool_lock);
         gort_task *t = gort_sched.free_tasks;
         if (t != NULL) {
             gort_sched.free_tasks = t->next;
@@ -118,7 +118,7 @@ static gort_task *task_alloc(gort_worker *w) {
                 w->nfree_tasks++;
             }
         }
-        uv_mutex_unlock(&gort_sched.lock);
+        gort_rt_lock_release(&gort_sched.pool_lock);
         if (t != NULL)
             return t;
     }
@@ -130,7 +130,7 @@ static void task_free(gort_worker *w, gort_task *t) {
     w->free_tasks = t;
     if (++w->nfree_tasks <= LOCAL_POOL_MAX)
         return;
-    uv_mutex_lock(&gort_sched.lock);
+    gort_rt_lock_acquire(&gort_sched.pool_lock);
     while (w->nfree_tasks > LOCAL_POOL_MAX / 2) {
         gort_task *u = w->free_tasks;
         w->free_tasks = u->next;
@@ -139,7 +139,7 @@ static void task_free(gort_worker *w, gort_task *t) {
         gort_sched.free_tasks = u;
         gort_sched.nfree_tasks++;
     }
-    uv_mutex_unlock(&gort_sched.lock);
+    gort_rt_lock_release(&gort_sched.pool_lock);
 }
 
 /* ---- stacks -------------------------------------------------------------- */
@@ -157,13 +157,13 @@ static bool stack_get(gort_worker *w, gort_rt_stack *out) {
         return true;
     }
     if (atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed) > 0) {
-        uv_mutex_lock(&gort_sched.lock);
+        gort_rt_lock_acquire(&gort_sched.pool_lock);
         p = (pooled_stack *)gort_sched.free_stacks;
         if (p != NULL) {
             gort_sched.free_stacks = (gort_rt_stack *)p->next;
             gort_sched.nfree_stacks--;
         }
-        uv_mutex_unlock(&gort_sched.lock);
+        gort_rt_lock_release(&gort_sched.pool_lock);
         if (p != NULL) {
             *out = p->stack;
             return true;
@@ -171,12 +171,12 @@ static bool stack_get(gort_worker *w, gort_rt_stack *out) {
     }
     if (atomic_load_explicit(&gort_sched.ncold_stacks, memory_order_relaxed) > 0) {
         bool found = false;
-        uv_mutex_lock(&gort_sched.lock);
+        gort_rt_lock_acquire(&gort_sched.pool_lock);
         if (gort_sched.ncold_stacks > 0) {
             *out = gort_sched.cold_stacks[--gort_sched.ncold_stacks];
             found = true;
         }
-        uv_mutex_unlock(&gort_sched.lock);
+        gort_rt_lock_release(&gort_sched.pool_lock);
         if (found)
             return true;
     }
@@ -206,14 +206,14 @@ size_t gort_task_scavenge_stacks(void) {
     if (batch == NULL)
         return 0;
     size_t n = 0;
-    uv_mutex_lock(&gort_sched.lock);
+    gort_rt_lock_acquire(&gort_sched.pool_lock);
     while (n < SCAVENGE_BATCH && (size_t)gort_sched.nfree_stacks > keep) {
         pooled_stack *q = (pooled_stack *)gort_sched.free_stacks;
         gort_sched.free_stacks = (gort_rt_stack *)q->next;
         gort_sched.nfree_stacks--;
         batch[n++] = q->stack;
     }
-    uv_mutex_unlock(&gort_sched.lock);
+    gort_rt_lock_release(&gort_sched.pool_lock);
     /* Neighbours in a chunk give their pages back in one call: every madvise
      * costs a TLB shootdown on each CPU the process runs on. */
     qsort(batch, n, sizeof *batch, stack_cmp);
@@ -224,7 +224,7 @@ size_t gort_task_scavenge_stacks(void) {
         gort_rt_stack_release_run(&batch[i], &batch[j - 1]);
         i = j;
     }
-    uv_mutex_lock(&gort_sched.lock);
+    gort_rt_lock_acquire(&gort_sched.pool_lock);
     size_t need = gort_sched.ncold_stacks + n;
     if (need > gort_sched.capcold_stacks) {
         size_t cap = gort_sched.capcold_stacks ? gort_sched.capcold_stacks : 1024;
@@ -239,7 +239,7 @@ size_t gort_task_scavenge_stacks(void) {
                 gort_sched.free_stacks = (gort_rt_stack *)q;
                 gort_sched.nfree_stacks++;
             }
-            uv_mutex_unlock(&gort_sched.lock);
+            gort_rt_lock_release(&gort_sched.pool_lock);
             free(batch);
             return 0;
         }
@@ -248,7 +248,7 @@ size_t gort_task_scavenge_stacks(void) {
     }
     memcpy(gort_sched.cold_stacks + gort_sched.ncold_stacks, batch, n * sizeof *batch);
     gort_sched.ncold_stacks += n;
-    uv_mutex_unlock(&gort_sched.lock);
+    gort_rt_lock_release(&gort_sched.pool_lock);
     free(batch);
     return n;
 }
@@ -260,7 +260,7 @@ static void stack_put(gort_worker *w, const gort_rt_stack *s) {
     w->free_stacks = (gort_rt_stack *)p;
     if (++w->nfree_stacks <= LOCAL_POOL_MAX / 4)
         return;
-    uv_mutex_lock(&gort_sched.lock);
+    gort_rt_lock_acquire(&gort_sched.pool_lock);
     while (w->nfree_stacks > LOCAL_POOL_MAX / 8) {
         pooled_stack *q = (pooled_stack *)w->free_stacks;
         w->free_stacks = (gort_rt_stack *)q->next;
@@ -269,7 +269,7 @@ static void stack_put(gort_worker *w, const gort_rt_stack *s) {
         gort_sched.free_stacks = (gort_rt_stack *)q;
         gort_sched.nfree_stacks++;
     }
-    uv_mutex_unlock(&gort_sched.lock);
+    gort_rt_lock_release(&gort_sched.pool_lock);
 }
 
 static void stack_list_unmap(gort_rt_stack *list) {
@@ -415,7 +415,8 @@ int go_workers(void) {
 void go_internal_safepoint_slow(void) {
     gort_task *t = gort_sched_current_task();
     if (t != NULL) {
-        if (safepoint_word_load() != 0)
+        /* REQ_WORKER may be meant for another worker: check our own flags. */
+        if (gort_sched_requests_pending(gort_sched_self()))
             gort_sched_switch_to_scheduler(t, CMD_SAFEPOINT);
         return;
     }

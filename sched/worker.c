@@ -12,7 +12,7 @@
  *   3. runnext, then the local ring, then the global queue.
  *   4. Steal half of another worker's ring (runnext on the last of 4 rounds),
  *      as a "spinning" worker, if fewer than half the busy workers spin.
- *   5. Otherwise go idle: join the idle list under sched.lock, stop spinning,
+ *   5. Otherwise go idle: join the idle list under sched.idle_lock, stop spinning,
  *      re-check every queue, and sleep in uv_run on the worker's own loop.
  *
  * Wake-up protocol (Go's spinning protocol):
@@ -30,7 +30,7 @@
  *     asleep.
  *   - uv_async_send coalesces; a worker that wakes re-checks everything, and a
  *     wake-up meant for it that it no longer needs is harmless.
- * Invariant: a worker is in the idle list iff it is idle and no wakep has
+ * Invariant (under sched.idle_lock): a worker is in the idle list iff it is idle and no wakep has
  * claimed it; wake_spinning tells a claimed worker that the waker counted it
  * in nmspinning.
  */
@@ -63,7 +63,7 @@ void gort_sched_wakep(void) {
     int zero = 0;
     if (!atomic_compare_exchange_strong(&gort_sched.nmspinning, &zero, 1))
         return;
-    uv_mutex_lock(&gort_sched.lock);
+    gort_rt_lock_acquire(&gort_sched.idle_lock);
     gort_worker *w = gort_sched.idle_list;
     if (w != NULL) {
         gort_sched.idle_list = w->idle_next;
@@ -72,7 +72,7 @@ void gort_sched_wakep(void) {
         w->wake_spinning = true;
         atomic_fetch_sub(&gort_sched.npidle, 1);
     }
-    uv_mutex_unlock(&gort_sched.lock);
+    gort_rt_lock_release(&gort_sched.idle_lock);
     if (w == NULL) {
         atomic_fetch_sub(&gort_sched.nmspinning, 1);
         return;
@@ -93,7 +93,7 @@ static void become_spinning(gort_worker *w) {
     }
 }
 
-/* Under sched.lock: removes w from the idle list if it is still there, or
+/* Under sched.idle_lock: removes w from the idle list if it is still there, or
  * takes over the spinning state a wakep gave it. */
 static void leave_idle_list_locked(gort_worker *w) {
     if (w->in_idle_list) {
@@ -118,8 +118,10 @@ static bool any_work_visible(gort_worker *self) {
         if (v != self && !runq_empty(v))
             return true;
     }
-    return !runq_empty(self);
+    return self != NULL && !runq_empty(self);
 }
+
+bool gort_sched_work_queued(void) { return any_work_visible(NULL); }
 
 static uint32_t next_rand(gort_worker *w) {
     uint64_t x = w->rand_state;
@@ -145,9 +147,9 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
         gort_task *t;
         if (atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 == 0 &&
             atomic_load(&gort_sched.gq_size) > 0) {
-            uv_mutex_lock(&gort_sched.lock);
+            gort_rt_lock_acquire(&gort_sched.gq_lock);
             t = gq_get_locked(w, 1);
-            uv_mutex_unlock(&gort_sched.lock);
+            gort_rt_lock_release(&gort_sched.gq_lock);
             if (t != NULL)
                 return t;
         }
@@ -158,9 +160,9 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
             return t;
         }
         if (atomic_load(&gort_sched.gq_size) > 0) {
-            uv_mutex_lock(&gort_sched.lock);
+            gort_rt_lock_acquire(&gort_sched.gq_lock);
             t = gq_get_locked(w, 0);
-            uv_mutex_unlock(&gort_sched.lock);
+            gort_rt_lock_release(&gort_sched.gq_lock);
             if (t != NULL)
                 return t;
         }
@@ -191,16 +193,17 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
         }
 
         /* Go idle. */
-        uv_mutex_lock(&gort_sched.lock);
         if (atomic_load(&gort_sched.gq_size) > 0) {
+            gort_rt_lock_acquire(&gort_sched.gq_lock);
             t = gq_get_locked(w, 0);
-            uv_mutex_unlock(&gort_sched.lock);
+            gort_rt_lock_release(&gort_sched.gq_lock);
             if (t != NULL)
                 return t;
             continue;
         }
+        gort_rt_lock_acquire(&gort_sched.idle_lock);
         if (atomic_load(&gort_sched.shutdown)) {
-            uv_mutex_unlock(&gort_sched.lock);
+            gort_rt_lock_release(&gort_sched.idle_lock);
             return NULL;
         }
         gort_stw_enter_idle(&w->m);
@@ -208,7 +211,7 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
         w->idle_next = gort_sched.idle_list;
         gort_sched.idle_list = w;
         atomic_fetch_add(&gort_sched.npidle, 1);
-        uv_mutex_unlock(&gort_sched.lock);
+        gort_rt_lock_release(&gort_sched.idle_lock);
         if (w->spinning) {
             w->spinning = false;
             atomic_fetch_sub(&gort_sched.nmspinning, 1);
@@ -216,9 +219,9 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
 
         if (any_work_visible(w)) {
             gort_stw_exit_idle(&w->m);
-            uv_mutex_lock(&gort_sched.lock);
+            gort_rt_lock_acquire(&gort_sched.idle_lock);
             leave_idle_list_locked(w);
-            uv_mutex_unlock(&gort_sched.lock);
+            gort_rt_lock_release(&gort_sched.idle_lock);
             become_spinning(w);
             continue;
         }
@@ -227,17 +230,17 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
         for (;;) {
             uv_run(&w->loop, UV_RUN_ONCE);
             gort_stw_exit_idle(&w->m);
-            uv_mutex_lock(&gort_sched.lock);
+            gort_rt_lock_acquire(&gort_sched.idle_lock);
             bool woken = !w->in_idle_list || atomic_load(&gort_sched.shutdown) || !runq_empty(w);
             if (woken) {
                 leave_idle_list_locked(w);
-                uv_mutex_unlock(&gort_sched.lock);
+                gort_rt_lock_release(&gort_sched.idle_lock);
                 break;
             }
             /* A coalesced or stale wake-up: still in the idle list, so any
              * wakep since would have claimed us. Sleep again. */
             gort_stw_enter_idle(&w->m);
-            uv_mutex_unlock(&gort_sched.lock);
+            gort_rt_lock_release(&gort_sched.idle_lock);
         }
     }
 }
@@ -331,7 +334,7 @@ static void enter_task(gort_worker *w, gort_task *t) {
  * pending request, tasks waiting in the global queue). NULL: go through the
  * scheduler. */
 static gort_task *pick_direct(gort_worker *w) {
-    if (safepoint_word_load() != 0 ||
+    if (gort_sched_requests_pending(w) ||
         atomic_load_explicit(&gort_sched.gq_size, memory_order_relaxed) > 0)
         return NULL;
     bool inherit;
@@ -407,7 +410,7 @@ void gort_sched_switch_to_scheduler(gort_task *t, task_cmd cmd) {
     gort_task *next = (cmd == CMD_YIELD || cmd == CMD_PARK) ? pick_direct(w) : NULL;
     if (next != NULL)
         gort_rt_context_switch(&t->ctx, &next->ctx);
-    else if (cmd == CMD_YIELD && safepoint_word_load() == 0 &&
+    else if (cmd == CMD_YIELD && !gort_sched_requests_pending(w) &&
              atomic_load_explicit(&gort_sched.gq_size, memory_order_relaxed) == 0) {
         w->prev = NULL; /* nothing else to run here: carry on */
         return;

@@ -14,7 +14,7 @@
 //	busy  4 spinner goroutines keep both Ps running: each spins for about
 //	      10 us in a loop of calls, then runtime.Gosched().
 //
-// It prints p50 and max of the pauses per scenario:
+// It prints p50, p99 and max of the pauses per scenario:
 //
 //	name=stw impl=go metric=<ns> unit=ns stat=pause_p50 scenario=busy procs=2
 //
@@ -146,12 +146,13 @@ func scenario(name string, nspin int, n int) {
 	}
 	sort.Slice(pauses, func(i, j int) bool { return pauses[i] < pauses[j] })
 	p50 := pauses[(len(pauses)-1)/2]
+	p99 := pauses[(len(pauses)*99+99)/100-1] // nearest rank
 	max := pauses[len(pauses)-1]
 	procs := runtime.GOMAXPROCS(0)
 	for _, s := range []struct {
 		stat string
 		v    uint64
-	}{{"pause_p50", p50}, {"pause_max", max}} {
+	}{{"pause_p50", p50}, {"pause_p99", p99}, {"pause_max", max}} {
 		fmt.Printf("name=stw impl=go metric=%d unit=ns stat=%s scenario=%s procs=%d pauses=%d other=%d\n",
 			s.v, s.stat, name, procs, len(pauses), other)
 	}
