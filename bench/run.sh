@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh - run the gort benchmarks beside their Go twins and compare.
 #
-# Usage: bench/run.sh [spawn] [yield] [stw]      (default: all three)
+# Usage: bench/run.sh [spawn] [yield] [stw] [parked]      (default: all four)
 #
 # Expects the C benchmarks already built in $BUILD_DIR/bench (default
 # build/release; `make bench` builds the release preset first). Builds the Go
@@ -17,7 +17,8 @@
 # met. The script exits 1 only when a benchmark reported a wrong result (it
 # exits non-zero itself), and 2 on a usage or build problem.
 #
-# Environment: BUILD_DIR, BENCH_REPS, and the benchmarks' own knobs
+# Environment: BUILD_DIR, BENCH_REPS, BENCH_PARKED_REPS (default 3), and the
+# benchmarks' own knobs (BENCH_PARKED_TASKS, BENCH_PARKED_SETTLE_MS,
 # (BENCH_SPAWN_TASKS, BENCH_YIELD_ROUNDS, BENCH_STW_PAUSES, BENCH_STW_CYCLES).
 set -u
 
@@ -26,7 +27,7 @@ root=$(dirname "$here")
 BUILD_DIR=${BUILD_DIR:-$root/build/release}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 BENCH_REPS=${BENCH_REPS:-5}
-all="spawn yield stw"
+all="spawn yield stw parked"
 
 die() {
     echo "bench/run.sh: $*" >&2
@@ -53,6 +54,7 @@ procs_of() {
         spawn) echo "1 2" ;;
         yield) echo "1" ;;
         stw) echo "2" ;;
+        parked) echo "2" ;;
     esac
 }
 
@@ -104,14 +106,17 @@ run_one() {
     echo "# each pair runs gort then Go, $BENCH_REPS times; summary lines use the median of the repetitions"
     for name in "${selected[@]}"; do
         for procs in $(procs_of "$name"); do
-            for rep in $(seq 1 "$BENCH_REPS"); do
+            reps=$BENCH_REPS
+            # A million parked tasks take about 25 s per run on each side.
+            [ "$name" = parked ] && reps=${BENCH_PARKED_REPS:-3}
+            for rep in $(seq 1 "$reps"); do
                 run_one gort "$name" "$procs" "$rep"
                 run_one go "$name" "$procs" "$rep"
             done
         done
     done
 
-    echo "# summary (medians of $BENCH_REPS runs; targets: spawn <= 0.5x Go, yield <= 0.25x Go, stw pause p50 < 20000 ns, max < 200000 ns)"
+    echo "# summary (medians of $BENCH_REPS runs; targets: spawn <= 0.5x Go, yield <= 0.25x Go, stw pause p50 < 20000 ns, max < 200000 ns, parked create <= 0.5x Go, peak RSS <= 2x Go)"
     awk '
     function num(v) { return (v == int(v)) ? sprintf("%d", v) : sprintf("%.1f", v) }
     function median(list,    a, n, i, j, t) {
@@ -161,6 +166,19 @@ run_one() {
                 }
                 printf "name=%s procs=%s ratio=gort/go=%s gort=%s go=%s unit=%s target=<=%s verdict=%s reps=%d\n",
                     name, procs, ratio, gs, os, unit[g], limit, verdict, reps
+            } else if (name == "parked") {
+                # create: at most 0.5x Go; peak RSS: at most 2x Go; RSS after
+                # release: reported beside Go, no target.
+                if (stat == "create") limit = 0.5
+                else if (stat == "peak_rss") limit = 2
+                else limit = ""
+                if (gort == "" || go == "" || go == 0) { ratio = "n/a"; verdict = "n/a" }
+                else {
+                    ratio = sprintf("%.2f", gort / go)
+                    verdict = (limit == "") ? "" : ((gort / go <= limit) ? "met" : "missed")
+                }
+                printf "name=parked procs=%s stat=%s ratio=gort/go=%s gort=%s go=%s unit=%s target=%s verdict=%s reps=%d\n",
+                    procs, stat, ratio, gs, os, unit[g], (limit == "" ? "none" : "<=" limit), verdict, reps
             } else if (name == "stw") {
                 if (stat == "pause_p50") limit = 20000
                 else if (stat == "pause_max") limit = 200000
