@@ -4,10 +4,10 @@
  *   start: resolve the configuration (runtime/config.c), reset the
  *          scheduler's state, mark it running, start the workers.
  *   go_stop: (1) mark stopping: spawns from threads that are not workers fail
- *          with GO_ECANCELED from now on; (2) wait out every implicit section
- *          that began before, so no such spawn slips past; (3) wait until every
+ *          with GO_ECANCELED from now on (a spawn counts its task before it
+ *          checks, so none slips past: sched/task.c); (2) wait until every
  *          task has finished (tasks may still spawn, and their children are
- *          waited for too); (4) tear down.
+ *          waited for too); (3) tear down.
  *   go_main: start, run main_fn as a task, and tear down as soon as it
  *          returns, abandoning the other tasks (Go's semantics).
  *   teardown: mark not running, wait for the implicit sections in progress,
@@ -123,7 +123,6 @@ int go_stop(void) {
         return GO_EINVAL;
     }
     atomic_store(&gort_sched.stopping, 1);
-    wait_for_external_sections();
     while (atomic_load(&gort_sched.live_tasks) != 0) {
         gort_rt_event_wait(&gort_sched.all_tasks_done);
         gort_rt_event_reset(&gort_sched.all_tasks_done);

@@ -195,36 +195,39 @@ bool gort_sched_external_enter(void) {
     if (m != NULL && atomic_load_explicit(&m->state, memory_order_relaxed) != W_RUNNING)
         gort_rt_fatal("runtime call from a thread inside a blocking region");
     for (;;) {
-        atomic_fetch_add(&gort_sched.external_active, 1);
+        /* Look before touching the counter: while a pause is pending or the
+         * runtime is down, callers wait or fail without it, so a storm of
+         * calls cannot keep it from draining. */
         uint64_t g = atomic_load(&stw.gen);
-        if (!(g & 1)) {
-            if (!atomic_load(&gort_sched.running)) {
-                if (atomic_fetch_sub(&gort_sched.external_active, 1) == 1)
-                    notify_requester();
-                return false;
+        if (g & 1) {
+            /* An attached thread is a member the pause waits for: it stops at
+             * this safepoint. Others wait for the pause to end. */
+            if (m != NULL) {
+                gort_stw_poll(m);
+                continue;
             }
+            for (int i = 0;; i++) {
+                uint32_t wk = atomic_load(&stw.wake);
+                if (atomic_load(&stw.gen) != g)
+                    break;
+                if (i < SPIN_ITERATIONS) {
+                    gort_rt_cpu_relax();
+                    continue;
+                }
+                gort_rt_futex_wait(&stw.wake, wk);
+            }
+            continue;
+        }
+        if (!atomic_load(&gort_sched.running))
+            return false;
+        atomic_fetch_add(&gort_sched.external_active, 1);
+        if (!(atomic_load(&stw.gen) & 1) && atomic_load(&gort_sched.running)) {
             external_depth = 1;
             return true;
         }
-        /* A pause is pending: step back out and wait for it to end. An
-         * attached thread is a member the pause waits for, so it stops at
-         * this safepoint instead. */
+        /* A pause or a teardown began meanwhile: step back out. */
         if (atomic_fetch_sub(&gort_sched.external_active, 1) == 1)
             notify_requester();
-        if (m != NULL) {
-            gort_stw_poll(m);
-            continue;
-        }
-        for (int i = 0;; i++) {
-            uint32_t wk = atomic_load(&stw.wake);
-            if (atomic_load(&stw.gen) != g)
-                break;
-            if (i < SPIN_ITERATIONS) {
-                gort_rt_cpu_relax();
-                continue;
-            }
-            gort_rt_futex_wait(&stw.wake, wk);
-        }
     }
 }
 

@@ -304,6 +304,14 @@ void gort_task_entry(void *arg) {
     gort_sched_exit_task(t);
 }
 
+/* live_tasks: a spawn counts its task before it checks `stopping` (both
+ * seq_cst), and go_stop sets `stopping` before it reads the count, so either
+ * go_stop waits for the task or the spawn sees `stopping` and backs out. */
+static void task_uncount(void) {
+    if (atomic_fetch_sub(&gort_sched.live_tasks, 1) == 1 && atomic_load(&gort_sched.stopping))
+        gort_rt_event_set(&gort_sched.all_tasks_done);
+}
+
 void gort_task_recycle(gort_worker *w, gort_task *t) {
     atomic_store_explicit(&t->state, TASK_DEAD, memory_order_release);
     gort_rt_context_destroy(&t->ctx);
@@ -321,8 +329,7 @@ void gort_task_recycle(gort_worker *w, gort_task *t) {
     t->started = false;
     atomic_store_explicit(&t->state, TASK_FREE, memory_order_release);
     task_free(w, t);
-    if (atomic_fetch_sub(&gort_sched.live_tasks, 1) == 1 && atomic_load(&gort_sched.stopping))
-        gort_rt_event_set(&gort_sched.all_tasks_done);
+    task_uncount();
 }
 
 int go_spawn_with(go_fn fn, void *arg, const go_spawn_opts *opts) {
@@ -340,21 +347,21 @@ int go_spawn_with(go_fn fn, void *arg, const go_spawn_opts *opts) {
 
     go_safepoint(); /* a spawn loop must not hold a pause off; may switch workers */
     gort_worker *w = gort_sched_self();
-    if (w == NULL) {
-        /* From another thread: refused once go_stop has begun (go_stop waits
-         * out the sections that began before, so no spawn slips past it). */
-        if (!gort_sched_external_enter())
-            return GO_ECANCELED;
-        if (atomic_load(&gort_sched.stopping)) {
-            gort_sched_external_leave();
-            return GO_ECANCELED;
-        }
-    } else if (!atomic_load_explicit(&gort_sched.running, memory_order_relaxed)) {
+    if (w == NULL && !gort_sched_external_enter())
         return GO_ECANCELED;
-    }
+    if (w != NULL && !atomic_load_explicit(&gort_sched.running, memory_order_relaxed))
+        return GO_ECANCELED;
     int rc = 0;
+    atomic_fetch_add(&gort_sched.live_tasks, 1);
+    if (w == NULL && atomic_load(&gort_sched.stopping)) {
+        /* From another thread once go_stop has begun: refused. */
+        task_uncount();
+        rc = GO_ECANCELED;
+        goto out;
+    }
     gort_task *t = task_alloc(w);
     if (t == NULL) {
+        task_uncount();
         rc = GO_ENOMEM;
         goto out;
     }
@@ -368,7 +375,6 @@ int go_spawn_with(go_fn fn, void *arg, const go_spawn_opts *opts) {
     t->stack_size = stack_size;
     t->started = false;
     t->cmd = CMD_NONE;
-    atomic_fetch_add(&gort_sched.live_tasks, 1);
     atomic_store_explicit(&t->state, TASK_RUNNABLE, memory_order_release);
     if (w != NULL) {
         gort_sched_count(&w->n_spawn);
