@@ -84,6 +84,7 @@ enum {
     W_STOPPED_IDLE = 4,   /* was idle: stopped in place, not woken */
     W_STOPPED_REGION = 5, /* was in a region: stopped in place */
     W_EXITED = 6,         /* thread not running (before start, after stop) */
+    W_STOPPED_EXITED = 7, /* exited, counted by a pause (so that counting is by CAS too) */
 };
 
 /* A thread that takes part in stop-the-world: a worker, or an attached thread

@@ -22,10 +22,13 @@
  *      was, then the stopped workers are woken, the lock released, and wakep
  *      runs so that work readied during the pause does not sleep (rule 7).
  * Transitions into idle or a region race with step 3 through the state word
- * (rule 6): the worker moves to W_IDLE by CAS and then reads stw.gen; the
- * requester makes stw.gen odd and then reads the state. Both are seq_cst, so
- * at least one sees the other; whoever wins the CAS to W_STOPPED_IDLE counts
- * down. Every exit from idle or a region is a CAS from W_IDLE (W_REGION) that
+ * (rule 6): the member moves to W_IDLE by CAS and then reads stw.gen; the
+ * requester makes stw.gen odd and then reads the states. Both are seq_cst, so
+ * at least one sees the other: the requester stops it in place, or the member
+ * sees the odd generation and notifies the requester, which rescans the
+ * members while it waits. Only the requester moves a member into a STOPPED_*
+ * state in place, so no member can count itself down for a pause that has
+ * already ended. Every exit from idle or a region is a CAS from W_IDLE (W_REGION) that
  * waits while the state is W_STOPPED_IDLE (W_STOPPED_REGION): it happens
  * before the worker touches any queue.
  * Invariant: while stw.gen is odd, no worker other than the requester's runs
@@ -147,16 +150,17 @@ void gort_stw_poll(gort_member *m) {
     stop_self(m);
 }
 
-static void enter_stoppable(gort_member *m, uint32_t to, uint32_t stopped_to) {
+/* Only the requester moves a member into a STOPPED_* state in place: a member
+ * that stopped itself after reading an odd generation could do so for a pause
+ * that ended meanwhile, and count down the next one's stopwait. So a member
+ * that goes idle or blocked during a pending pause only tells the requester,
+ * which rescans. */
+static void enter_stoppable(gort_member *m, uint32_t to) {
     uint32_t s = W_RUNNING;
     if (!atomic_compare_exchange_strong(&m->state, &s, to))
         gort_rt_fatal("stop-the-world: member %d leaving state %u, expected running", m->index, s);
-    if (atomic_load(&stw.gen) & 1) {
-        s = to;
-        if (atomic_compare_exchange_strong(&m->state, &s, stopped_to) &&
-            atomic_fetch_sub(&stw.stopwait, 1) == 1)
-            notify_requester();
-    }
+    if (atomic_load(&stw.gen) & 1)
+        notify_requester();
 }
 
 static void exit_stoppable(gort_member *m, uint32_t from, uint32_t stopped_from) {
@@ -177,9 +181,9 @@ static void exit_stoppable(gort_member *m, uint32_t from, uint32_t stopped_from)
     }
 }
 
-void gort_stw_enter_idle(gort_member *m) { enter_stoppable(m, W_IDLE, W_STOPPED_IDLE); }
+void gort_stw_enter_idle(gort_member *m) { enter_stoppable(m, W_IDLE); }
 void gort_stw_exit_idle(gort_member *m) { exit_stoppable(m, W_IDLE, W_STOPPED_IDLE); }
-void gort_stw_enter_region(gort_member *m) { enter_stoppable(m, W_REGION, W_STOPPED_REGION); }
+void gort_stw_enter_region(gort_member *m) { enter_stoppable(m, W_REGION); }
 void gort_stw_exit_region(gort_member *m) { exit_stoppable(m, W_REGION, W_STOPPED_REGION); }
 
 /* ---- implicit attached sections ------------------------------------------ */
@@ -252,7 +256,20 @@ static bool stop_in_place(gort_member *m) {
     uint32_t s = atomic_load(&m->state);
     return (s == W_IDLE && atomic_compare_exchange_strong(&m->state, &s, W_STOPPED_IDLE)) ||
            (s == W_REGION && atomic_compare_exchange_strong(&m->state, &s, W_STOPPED_REGION)) ||
-           s == W_EXITED;
+           (s == W_EXITED && atomic_compare_exchange_strong(&m->state, &s, W_STOPPED_EXITED));
+}
+
+/* Stops in place, and counts, every member other than me that is idle or
+ * blocked; the requester runs it until the world is stopped. */
+static void stop_idle_members(gort_member *me) {
+    for (int i = 0; i < gort_sched.nworkers; i++) {
+        gort_member *m = &gort_sched.workers[i].m;
+        if (m != me && stop_in_place(m))
+            atomic_fetch_sub(&stw.stopwait, 1);
+    }
+    for (gort_member *m = gort_stw_attached; m != NULL; m = m->next)
+        if (m != me && stop_in_place(m))
+            atomic_fetch_sub(&stw.stopwait, 1);
 }
 
 static void restart_member(gort_member *m) {
@@ -263,6 +280,8 @@ static void restart_member(gort_member *m) {
         atomic_store(&m->state, W_IDLE);
     else if (s == W_STOPPED_REGION)
         atomic_store(&m->state, W_REGION);
+    else if (s == W_STOPPED_EXITED)
+        atomic_store(&m->state, W_EXITED);
 }
 
 /* self: the requester's worker (its task switched out first), or NULL for a
@@ -297,15 +316,20 @@ static void stop_world(gort_worker *self, gort_stw_reason reason) {
         me->last_job_gen = atomic_load(&stw.job_gen);
         atomic_fetch_sub(&stw.stopwait, 1);
     }
-    for (int i = 0; i < n; i++) {
-        gort_worker *w = &gort_sched.workers[i];
-        if (w != self && stop_in_place(&w->m))
-            atomic_fetch_sub(&stw.stopwait, 1);
+    stop_idle_members(me);
+    for (int i = 0;; i++) {
+        uint32_t note = atomic_load(&stw.notify);
+        if (world_is_stopped())
+            break;
+        stop_idle_members(me); /* members that went idle or blocked since */
+        if (world_is_stopped())
+            break;
+        if (i < SPIN_ITERATIONS) {
+            gort_rt_cpu_relax();
+            continue;
+        }
+        gort_rt_futex_wait(&stw.notify, note);
     }
-    for (gort_member *m = gort_stw_attached; m != NULL; m = m->next)
-        if (m != me && stop_in_place(m))
-            atomic_fetch_sub(&stw.stopwait, 1);
-    requester_wait(world_is_stopped);
     int64_t t1 = gort_rt_nanotime();
     uint64_t tts = (uint64_t)(t1 - t0);
     pthread_mutex_lock(&stw.stats_lock);

@@ -45,16 +45,16 @@
 #define REGION_TASKS 4
 #define MAX_VISITS 4096
 
-/* ---- the world ------------------------------------------------------------------------------- */
+/* ---- the world --------------------------------------------------------------------------- */
 
 typedef struct actor {
     int index;
     bool is_thread;
     /* published for the pause's checks */
     const void *_Atomic local;
-    gort_task *_Atomic task;   /* region tasks */
-    atomic_int attached;       /* attached threads: between attach's return and detach's call */
-    atomic_long progress;      /* bumped only outside regions */
+    gort_task *_Atomic task; /* region tasks */
+    atomic_int attached;     /* attached threads: between attach's return and detach's call */
+    atomic_long progress;    /* bumped only outside regions */
     /* accounting */
     atomic_long enters, leaves, calls, call_returns, bad_results;
     atomic_long attaches, detaches, attach_failures;
@@ -66,10 +66,10 @@ static struct {
     actor att[ATTACHED];
     actor tsk[REGION_TASKS];
     atomic_int inside_pause;
-    atomic_long leaves_done;   /* every completed leave or blocking call, everyone's */
+    atomic_long leaves_done; /* every completed leave or blocking call, everyone's */
     atomic_int stop;
     atomic_long short_spawned, short_ran;
-    long pauses_each;          /* per requester */
+    long pauses_each; /* per requester */
     atomic_long pauses_task, pauses_thread, pauses_attached;
     atomic_long thread_visits, task_visits;
     atomic_long leave_in_pause;
@@ -90,7 +90,7 @@ __attribute__((format(printf, 1, 2))) static void record_error(const char *fmt, 
     va_end(ap);
 }
 
-/* ---- the pause and its checks ----------------------------------------------------------------- */
+/* ---- the pause and its checks ------------------------------------------------------------ */
 
 typedef struct scratch {
     long prog_att[ATTACHED], prog_tsk[REGION_TASKS];
@@ -107,9 +107,9 @@ static void on_task(gort_task *t, const void *lo, const void *hi, void *arg) {
     scratch *sc = arg;
     sc->ntasks++;
     if ((lo == NULL) != (hi == NULL) ||
-        (lo != NULL && ((const char *)lo > (const char *)hi ||
-                        (size_t)((const char *)hi - (const char *)lo) >
-                            gort_rt_stack_default_size())))
+        (lo != NULL &&
+         ((const char *)lo > (const char *)hi ||
+          (size_t)((const char *)hi - (const char *)lo) > gort_rt_stack_default_size())))
         record_error("visit: task %llu has range [%p, %p)",
                      (unsigned long long)gort_sched_task_id(t), lo, hi);
     for (int i = 0; i < REGION_TASKS; i++)
@@ -188,7 +188,7 @@ static void pause_and_check(atomic_long *counter) {
     atomic_fetch_add(counter, 1);
 }
 
-/* ---- what happens inside a region: plain C, no runtime call ----------------------------------- */
+/* ---- what happens inside a region: plain C, no runtime call ------------------------------ */
 
 typedef struct wait_arg {
     uint32_t how;
@@ -277,7 +277,7 @@ static void one_op(actor *a, stress_rng *rng, volatile long *local) {
     }
 }
 
-/* ---- attached threads ---------------------------------------------------------------------------- */
+/* ---- attached threads -------------------------------------------------------------------- */
 
 static void attached_thread(void *arg) {
     actor *a = arg;
@@ -305,7 +305,7 @@ static void attached_thread(void *arg) {
     }
 }
 
-/* ---- tasks --------------------------------------------------------------------------------------- */
+/* ---- tasks ------------------------------------------------------------------------------- */
 
 static void region_task(void *arg) {
     actor *a = arg;
@@ -415,7 +415,8 @@ int main(void) {
          pa = atomic_load(&W.pauses_attached);
     stress_check(pt == W.pauses_each && ph == W.pauses_each && pa == W.pauses_each,
                  "pauses: %ld from the task, %ld from the thread, %ld from the attached thread, "
-                 "expected %ld each", pt, ph, pa, W.pauses_each);
+                 "expected %ld each",
+                 pt, ph, pa, W.pauses_each);
     stress_check(W.stats_after - W.stats_before == (uint64_t)(pt + ph + pa),
                  "the runtime counted %llu pauses, the program %ld",
                  (unsigned long long)(W.stats_after - W.stats_before), pt + ph + pa);
@@ -434,11 +435,13 @@ int main(void) {
         stress_check(atomic_load(&a->calls) == atomic_load(&a->call_returns),
                      "%s %d: %ld blocking calls, %ld returned", what, a->index,
                      atomic_load(&a->calls), atomic_load(&a->call_returns));
-        stress_check(atomic_load(&a->bad_results) == 0, "%s %d: %ld blocking calls returned "
-                     "the wrong value", what, a->index, atomic_load(&a->bad_results));
+        stress_check(atomic_load(&a->bad_results) == 0,
+                     "%s %d: %ld blocking calls returned "
+                     "the wrong value",
+                     what, a->index, atomic_load(&a->bad_results));
         stress_check(atomic_load(&a->attaches) == atomic_load(&a->detaches),
-                     "%s %d: %ld attaches, %ld detaches", what, a->index,
-                     atomic_load(&a->attaches), atomic_load(&a->detaches));
+                     "%s %d: %ld attaches, %ld detaches", what, a->index, atomic_load(&a->attaches),
+                     atomic_load(&a->detaches));
         enters += atomic_load(&a->enters);
         calls += atomic_load(&a->calls);
         attaches += atomic_load(&a->attaches);

@@ -12,9 +12,17 @@
  * a region calls no runtime function. Nothing here fails on timing alone:
  * where a test gives another thread time ("leave must not return while the
  * pause is held"), a slow machine can only make it pass without proving much,
- * never fail. A watchdog thread aborts with the test's name if a test hangs
- * (a deadlocked pause, a starved task) instead of running into ctest's
- * timeout. */
+ * never fail. The exceptions are the monitor's own thresholds, with wide
+ * margins: a 1.5 s stall against its 1 s report threshold, and 20 s for a
+ * starved task to get its 10 ms slice. A watchdog thread aborts with the
+ * test's name if a test hangs (a deadlocked pause, a lost task) instead of
+ * running into ctest's timeout.
+ *
+ * docs/embedding.md is the contract tested here. Environment knobs, for
+ * debugging: TEST_EMBED_FILTER / TEST_EMBED_SKIP (cmocka name patterns, "*"
+ * wildcards) run or skip tests; TEST_EMBED_NO_CAPTURE=1 leaves stderr alone
+ * in the tests that capture it, so that a sanitizer report written meanwhile
+ * shows (those tests then fail their line counts). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,7 +43,7 @@
 #include "sched/sched.h"
 #include "tests/gort_test.h"
 
-/* ---- watchdog --------------------------------------------------------------------------- */
+/* ---- watchdog ---------------------------------------------------------------------------- */
 
 #ifdef GORT_TSAN
 #define WATCH_SECONDS 90
@@ -43,7 +51,7 @@
 #define WATCH_SECONDS 60
 #endif
 
-static atomic_llong watch_deadline;       /* 0: disarmed */
+static atomic_llong watch_deadline; /* 0: disarmed */
 static const char *_Atomic watch_name = "";
 static atomic_int watch_quit;
 static uv_thread_t watch_thread;
@@ -68,7 +76,7 @@ static void watch(const char *name) {
 }
 #define WATCH() watch(__func__)
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------------- */
 
 static void start_with(int workers) {
     go_config cfg = {.workers = workers};
@@ -104,7 +112,7 @@ static void claims_enable(bool on) {
     gort_start_the_world();
 }
 
-/* ---- capturing stderr --------------------------------------------------------------------------- */
+/* ---- capturing stderr -------------------------------------------------------------------- */
 
 typedef struct capture {
     int pipe_r, saved;
@@ -216,8 +224,8 @@ static void chain_link(void *arg) {
         atomic_fetch_add(&chain.spawn_failures, 1);
 }
 
-static void stop_waits_for_every_task_including_those_spawned_by_tasks_during_the_stop(
-    void **state) {
+static void
+stop_waits_for_every_task_including_those_spawned_by_tasks_during_the_stop(void **state) {
     (void)state;
     WATCH();
     memset(&chain, 0, sizeof chain);
@@ -476,14 +484,14 @@ typedef struct spawn_storm spawn_storm;
 
 typedef struct spawner {
     spawn_storm *s;
-    int n;                         /* slots used */
+    int n; /* slots used */
     unsigned char outcome[SPAWN_SLOTS];
     atomic_uchar ran[SPAWN_SLOTS]; /* each spawned task bumps its own slot */
     int late_ok;                   /* accepted although it began and ended after go_stop returned */
     int other_rc, other_rc_value;
-    atomic_int epoch_seen;         /* the epoch the next two counters are about */
-    atomic_int calls_in_epoch;     /* calls that began and ended in that epoch */
-    atomic_int budget_spent;       /* no more spawns in that epoch's cycle */
+    atomic_int epoch_seen;     /* the epoch the next two counters are about */
+    atomic_int calls_in_epoch; /* calls that began and ended in that epoch */
+    atomic_int budget_spent;   /* no more spawns in that epoch's cycle */
     int cycle_seen, spent;
 } spawner;
 
@@ -494,8 +502,8 @@ struct spawn_storm {
     atomic_int epoch;
     atomic_int quit;
     atomic_int ok_in_cycle;
-    bool attach;          /* the threads are attached (through every stop and start) */
-    atomic_int attached;  /* threads that attached */
+    bool attach;         /* the threads are attached (through every stop and start) */
+    atomic_int attached; /* threads that attached */
     int attach_rc[SPAWN_THREADS];
     spawner sp[SPAWN_THREADS];
 };
@@ -629,7 +637,8 @@ static void run_spawn_storm(bool attach) {
             fail_msg("thread %d: %d spawns returned %d", i, sp->other_rc, sp->other_rc_value);
         if (sp->late_ok != 0)
             fail_msg("thread %d: %d spawns that began and ended after go_stop returned "
-                     "were accepted", i, sp->late_ok);
+                     "were accepted",
+                     i, sp->late_ok);
         for (int k = 0; k < sp->n; k++) {
             int ran = atomic_load(&sp->ran[k]);
             if (sp->outcome[k] == OUT_OK && ran != 1)
@@ -652,8 +661,8 @@ static void spawns_from_threads_around_start_and_stop_run_once_or_are_canceled(v
     run_spawn_storm(false);
 }
 
-static void spawns_from_attached_threads_around_stop_and_start_run_once_or_are_canceled(
-    void **state) {
+static void
+spawns_from_attached_threads_around_stop_and_start_run_once_or_are_canceled(void **state) {
     (void)state;
     WATCH();
     run_spawn_storm(true);
@@ -772,7 +781,7 @@ static void detach_without_attach_is_a_no_op(void **state) {
     assert_int_equal(d.rc, 0);
 }
 
-/* ---- an attached thread spinning on go_safepoint, and pauses held by a task ------------------ */
+/* ---- an attached thread spinning on go_safepoint, and pauses held by a task -------------- */
 
 #define MAX_VISITED 64
 
@@ -905,10 +914,10 @@ static void visit_threads_gives_an_attached_thread_a_range_holding_its_locals(vo
     free(p);
 }
 
-/* ---- an attached thread stopping the world ------------------------------------------------------ */
+/* ---- an attached thread stopping the world ----------------------------------------------- */
 
 typedef struct attached_requester {
-    attached_spinner other;   /* another attached thread, on go_safepoint */
+    attached_spinner other; /* another attached thread, on go_safepoint */
     atomic_long task_progress;
     atomic_int task_running, task_stop;
     int attach_rc;
@@ -985,7 +994,7 @@ static void attached_thread_may_stop_the_world_and_sees_itself_stopped(void **st
     free(q);
 }
 
-/* ---- spawning from an attached thread -------------------------------------------------------- */
+/* ---- spawning from an attached thread ---------------------------------------------------- */
 
 typedef struct attached_spawn {
     int attach_rc, spawn_rc;
@@ -1025,7 +1034,7 @@ static void spawn_from_an_attached_thread_runs_the_task(void **state) {
     assert_true(a.task_id != 0);
 }
 
-/* ---- attachment across go_stop and go_start ------------------------------------------------- */
+/* ---- attachment across go_stop and go_start ---------------------------------------------- */
 
 typedef struct survivor {
     int rc_attach, rc_again, rc_after_detach;
@@ -1264,8 +1273,8 @@ static void pause_completes_while_an_attached_thread_sits_in_a_blocking_region(v
     assert_true(r.nregs > 0);
 }
 
-static void pause_completes_while_a_task_sits_in_a_blocking_region_and_it_keeps_its_worker(
-    void **state) {
+static void
+pause_completes_while_a_task_sits_in_a_blocking_region_and_it_keeps_its_worker(void **state) {
     (void)state;
     WATCH();
     region r = {0};
@@ -1306,8 +1315,8 @@ static void blocking_call_from_a_task_returns_fns_result_and_runs_it_as_a_region
     assert_int_equal(r.visit_matched, 1);
 }
 
-static void blocking_call_from_an_attached_thread_returns_fns_result_and_runs_it_as_a_region(
-    void **state) {
+static void
+blocking_call_from_an_attached_thread_returns_fns_result_and_runs_it_as_a_region(void **state) {
     (void)state;
     WATCH();
     region r = {.use_call = true};
@@ -1355,7 +1364,7 @@ static void blocking_enter_and_leave_on_an_unattached_thread_are_no_ops(void **s
     assert_int_equal(atomic_load(&p.done), 1);
 }
 
-/* ---- claims of what sits in a region ---------------------------------------------------------- */
+/* ---- claims of what sits in a region ----------------------------------------------------- */
 
 static void claim_task_in_region(void *arg) {
     region *r = arg;
@@ -1591,8 +1600,8 @@ static int main_of_ping_pong(void *arg) {
     return 0;
 }
 
-static void ping_pong_through_park_and_ready_cannot_starve_a_third_task_on_one_worker(
-    void **state) {
+static void
+ping_pong_through_park_and_ready_cannot_starve_a_third_task_on_one_worker(void **state) {
     (void)state;
     WATCH();
     ping_pong *p = calloc(1, sizeof *p);
@@ -1625,8 +1634,8 @@ static void spin_without_safepoints(void *arg) {
     atomic_store(&s->done, 1);
 }
 
-static void task_away_from_safepoints_for_over_a_second_is_reported_once_with_id_and_name(
-    void **state) {
+static void
+task_away_from_safepoints_for_over_a_second_is_reported_once_with_id_and_name(void **state) {
     (void)state;
     WATCH();
     stall s = {0};
