@@ -6,7 +6,8 @@ set -euo pipefail
 
 target=${1:-demo}
 
-demo=(cmake make gcc pkg-config libuv1-dev libc6-dev)
+# The release preset builds the unit tests too (cmocka), so `make demo` needs it.
+demo=(cmake make gcc pkg-config libuv1-dev libc6-dev libcmocka-dev)
 case "$target" in
 demo)  pkgs=("${demo[@]}") ;;
 test)  pkgs=("${demo[@]}" clang libclang-rt-14-dev llvm libcmocka-dev valgrind) ;;
