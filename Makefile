@@ -8,7 +8,9 @@
 #   make format  clang-format -i over the sources
 #
 # A preset is configured again only when CMakePresets.json changed (cmake --build
-# itself re-runs CMake when a CMakeLists.txt changed).
+# itself re-runs CMake when a CMakeLists.txt changed), except by `make test`,
+# which configures every preset afresh: packages it has just installed (valgrind)
+# must be found even when `make demo` configured the release preset before.
 
 SHELL   := /bin/bash
 PRESETS := release debug tsan ucontext
@@ -49,7 +51,7 @@ demo: deps-demo build/release/.configured
 test: deps-test
 	@start=$$(date +%s); summary=""; passed=0; failed=0; status=0; \
 	for p in $(PRESETS); do \
-	    t0=$$(date +%s); rm -f build/$$p/ctest.log; \
+	    t0=$$(date +%s); rm -f build/$$p/ctest.log build/$$p/.configured; \
 	    echo "=== $$p ==="; \
 	    if $(MAKE) --no-print-directory test-$$p; then result=passed; else result=FAILED; status=1; fi; \
 	    line=$$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' build/$$p/ctest.log 2>/dev/null | tail -1); \
