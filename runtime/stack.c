@@ -24,11 +24,8 @@
 #include "runtime/rt.h"
 #include "runtime/stack.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
+#ifdef GORT_HAVE_VALGRIND /* set by CMake when valgrind's header is installed */
 #include <valgrind/valgrind.h>
-#define GORT_HAVE_VALGRIND 1
-#endif
 #endif
 
 #ifndef MADV_GUARD_INSTALL

@@ -316,12 +316,16 @@ static void stop_world(gort_worker *self, gort_stw_reason reason) {
         me->last_job_gen = atomic_load(&stw.job_gen);
         atomic_fetch_sub(&stw.stopwait, 1);
     }
+    /* A member that goes idle or blocked from now on notifies us (it reads
+     * the odd generation): rescan only when the notify counter moved. */
+    uint32_t seen = atomic_load(&stw.notify);
     stop_idle_members(me);
     for (int i = 0;; i++) {
         uint32_t note = atomic_load(&stw.notify);
-        if (world_is_stopped())
-            break;
-        stop_idle_members(me); /* members that went idle or blocked since */
+        if (note != seen) {
+            seen = note;
+            stop_idle_members(me);
+        }
         if (world_is_stopped())
             break;
         if (i < SPIN_ITERATIONS) {
