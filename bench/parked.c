@@ -73,7 +73,8 @@ static int bench_main(void *arg) {
     }
     while (atomic_load(&finished) < ntasks)
         go_yield();
-    uint64_t settle_until = bench_now_ns() + (uint64_t)bench_env_long("BENCH_PARKED_SETTLE_MS", 3000) * 1000000u;
+    uint64_t settle_until =
+        bench_now_ns() + (uint64_t)bench_env_long("BENCH_PARKED_SETTLE_MS", 3000) * 1000000u;
     while (bench_now_ns() < settle_until)
         go_yield();
     long after_kb = status_kb("VmRSS:");

@@ -70,9 +70,11 @@ static int main_task(void *arg) {
     printf("  tasks:     %d branches spawned %d leaves, all finished in %.1f ms\n", BRANCHES,
            BRANCHES * LEAVES, (double)(t1 - t0) / 1e6);
     printf("  scheduler: %" PRIu64 " tasks spawned from tasks, %" PRIu64 " schedules "
-           "(tasks resumed after a yield count again)\n", s.spawned, s.schedules);
+           "(tasks resumed after a yield count again)\n",
+           s.spawned, s.schedules);
     printf("  sharing:   %" PRIu64 " steals from other workers' queues, %" PRIu64
-           " times a worker slept for lack of work\n", s.steals, s.idle_sleeps);
+           " times a worker slept for lack of work\n",
+           s.steals, s.idle_sleeps);
     printf("  alive:     %" PRIu64 " tasks (the main task)\n", s.live_tasks);
     uint64_t want = expected_checksum();
     uint64_t got = atomic_load(&checksum);

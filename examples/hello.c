@@ -24,4 +24,6 @@ static int main_task(void *arg) {
     return 0;
 }
 
-int main(void) { return go_main(main_task, NULL); }
+int main(void) {
+    return go_main(main_task, NULL);
+}

@@ -78,8 +78,8 @@ static inline void gort_rt_context_set_bounds(gort_rt_context *ctx, const void *
 #endif
 }
 
-static inline __attribute__((always_inline)) void
-gort_rt_context_switch(gort_rt_context *from, gort_rt_context *to) {
+static inline __attribute__((always_inline)) void gort_rt_context_switch(gort_rt_context *from,
+                                                                         gort_rt_context *to) {
 #ifdef GORT_RT_ASAN
     __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack_lo, to->stack_size);
 #endif

@@ -15,7 +15,8 @@ void gort_rt_context_trampoline(void);
 void gort_rt_context_make(gort_rt_context *ctx, void *lo, void *hi, gort_rt_context_entry entry,
                           void *arg) {
     uintptr_t top = (uintptr_t)hi & ~(uintptr_t)15;
-    uint64_t *frame = (uint64_t *)(top - 80); /* 16-aligned; the callee's frame starts 16 below top */
+    uint64_t *frame =
+        (uint64_t *)(top - 80); /* 16-aligned; the callee's frame starts 16 below top */
     frame[0] = 0x1F80 | ((uint64_t)0x037F << 32); /* MXCSR and x87 control word defaults */
     frame[1] = 0;                                 /* r15 */
     frame[2] = 0;                                 /* r14 */

@@ -12,8 +12,7 @@
 #include "runtime/context.h"
 
 static void context_entry(unsigned hi_fn, unsigned lo_fn, unsigned hi_arg, unsigned lo_arg) {
-    gort_rt_context_entry fn =
-        (gort_rt_context_entry)(((uintptr_t)hi_fn << 32) | (uintptr_t)lo_fn);
+    gort_rt_context_entry fn = (gort_rt_context_entry)(((uintptr_t)hi_fn << 32) | (uintptr_t)lo_fn);
     void *arg = (void *)(((uintptr_t)hi_arg << 32) | (uintptr_t)lo_arg);
     fn(arg);
     __builtin_trap(); /* entries never return */

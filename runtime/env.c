@@ -10,7 +10,8 @@
 
 #include "runtime/rt.h"
 
-int64_t gort_rt_env_int(const char *name, int64_t def, int64_t min, int64_t max, bool allow_suffix) {
+int64_t gort_rt_env_int(const char *name, int64_t def, int64_t min, int64_t max,
+                        bool allow_suffix) {
     const char *s = getenv(name);
     if (s == NULL || *s == '\0')
         return def;

@@ -28,9 +28,9 @@ const char *go_strerror(int err) {
         return "success";
     case GO_ECLOSED:
         return "channel closed";
-    /* GO_ECANCELED is UV_ECANCELED: libuv's text "operation canceled" also
-     * covers "the runtime is not running or is stopping". */
-#define GORT_UV_CASE(name, message)                                                            \
+        /* GO_ECANCELED is UV_ECANCELED: libuv's text "operation canceled" also
+         * covers "the runtime is not running or is stopping". */
+#define GORT_UV_CASE(name, message)                                                                \
     case UV_##name:                                                                                \
         return message;
         UV_ERRNO_MAP(GORT_UV_CASE)

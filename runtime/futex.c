@@ -13,6 +13,24 @@
 
 #include "runtime/rt.h"
 
+#ifdef GORT_HAVE_VALGRIND /* set by CMake when valgrind's header is installed */
+#include <valgrind/valgrind.h>
+#endif
+
+int gort_rt_spin_limit(int scale) {
+#ifdef GORT_HAVE_VALGRIND
+    static int under_valgrind = -1; /* racy first read is benign: same value */
+    int v = __atomic_load_n(&under_valgrind, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = RUNNING_ON_VALGRIND ? 1 : 0;
+        __atomic_store_n(&under_valgrind, v, __ATOMIC_RELAXED);
+    }
+    if (v)
+        return 1;
+#endif
+    return scale;
+}
+
 void gort_rt_futex_wait(_Atomic uint32_t *addr, uint32_t expected) {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
@@ -32,7 +50,7 @@ void gort_rt_event_set(gort_rt_event *e) {
 }
 
 void gort_rt_event_wait(gort_rt_event *e) {
-    for (int spin = 0; spin < 100; spin++) {
+    for (int spin = 0, n = gort_rt_spin_limit(100); spin < n; spin++) {
         if (atomic_load(&e->state) == 1)
             return;
         gort_rt_cpu_relax();
@@ -47,7 +65,9 @@ void gort_rt_event_wait(gort_rt_event *e) {
     }
 }
 
-void gort_rt_event_reset(gort_rt_event *e) { atomic_store(&e->state, 0); }
+void gort_rt_event_reset(gort_rt_event *e) {
+    atomic_store(&e->state, 0);
+}
 
 bool gort_rt_lock_try(gort_rt_lock *l) {
     uint32_t free_word = 0;
@@ -55,7 +75,7 @@ bool gort_rt_lock_try(gort_rt_lock *l) {
 }
 
 void gort_rt_lock_acquire(gort_rt_lock *l) {
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0, n = gort_rt_spin_limit(100); i < n; i++) {
         if (gort_rt_lock_try(l))
             return;
         gort_rt_cpu_relax();
@@ -75,4 +95,6 @@ int64_t gort_rt_nanotime(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t go_now(void) { return gort_rt_nanotime(); }
+int64_t go_now(void) {
+    return gort_rt_nanotime();
+}

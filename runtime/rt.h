@@ -106,6 +106,11 @@ static inline void gort_rt_cpu_relax(void) {
 #endif
 }
 
+/* How many times a waiter spins before it sleeps on a futex: scale is the
+ * count on real hardware. Under valgrind, which runs one thread at a time, a
+ * spinning thread only delays the one it waits for, so every wait spins once. */
+int gort_rt_spin_limit(int scale);
+
 /* Number of CPUs available to this process. */
 int gort_rt_ncpu(void);
 

@@ -42,7 +42,7 @@
 
 static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
 static gort_rt_guard_mode guard_mode;
-static int64_t mprotect_budget;        /* guards mprotect may still install */
+static int64_t mprotect_budget; /* guards mprotect may still install */
 static _Atomic int64_t mprotect_used;
 static _Atomic uint64_t unguarded_count;
 static size_t page_size;
@@ -72,7 +72,8 @@ static void guard_mode_init(void) {
         return;
     }
     if (want != NULL && *want != '\0' && strcmp(want, "madv_guard") != 0)
-        fprintf(stderr, "gort: ignoring GORT_STACK_GUARD=%s: expected madv_guard, mprotect or none\n",
+        fprintf(stderr,
+                "gort: ignoring GORT_STACK_GUARD=%s: expected madv_guard, mprotect or none\n",
                 want);
     /* Probe MADV_GUARD_INSTALL on a scratch mapping. */
     void *p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -96,9 +97,13 @@ const char *gort_rt_stack_guard_mode_name(void) {
     }
 }
 
-uint64_t gort_rt_stack_unguarded_count(void) { return atomic_load(&unguarded_count); }
+uint64_t gort_rt_stack_unguarded_count(void) {
+    return atomic_load(&unguarded_count);
+}
 
-size_t gort_rt_stack_default_size(void) { return STACK_DEFAULT; }
+size_t gort_rt_stack_default_size(void) {
+    return STACK_DEFAULT;
+}
 
 size_t gort_rt_stack_round_size(size_t size) {
     pthread_once(&guard_once, guard_mode_init);
@@ -192,7 +197,6 @@ int gort_rt_stack_map(gort_rt_stack *s, size_t size, bool pooled) {
 #endif
     return 0;
 }
-
 
 void gort_rt_stack_unmap(gort_rt_stack *s) {
 #ifdef GORT_HAVE_VALGRIND
@@ -338,12 +342,15 @@ static void handler_install_once(void) {
     sigaction(SIGBUS, &sa, &previous_bus);
 }
 
-void gort_rt_stack_handler_install(void) { pthread_once(&handler_once, handler_install_once); }
+void gort_rt_stack_handler_install(void) {
+    pthread_once(&handler_once, handler_install_once);
+}
 
 #define ALTSTACK_SIZE ((size_t)64 * 1024)
 
 void *gort_rt_stack_thread_init(void) {
-    void *alt = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *alt =
+        mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (alt == MAP_FAILED)
         return NULL;
     stack_t ss = {.ss_sp = alt, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};

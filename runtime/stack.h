@@ -31,10 +31,10 @@ typedef enum gort_rt_guard_mode {
 } gort_rt_guard_mode;
 
 typedef struct gort_rt_stack {
-    void *lo, *hi;  /* usable range */
-    bool guarded;   /* a guard region sits below lo */
-    bool mprotected;/* ... installed with mprotect (counts against the budget) */
-    bool chunked;   /* carved from a chunk: freed only by gort_rt_stack_unmap_chunks */
+    void *lo, *hi;        /* usable range */
+    bool guarded;         /* a guard region sits below lo */
+    bool mprotected;      /* ... installed with mprotect (counts against the budget) */
+    bool chunked;         /* carved from a chunk: freed only by gort_rt_stack_unmap_chunks */
     unsigned valgrind_id; /* its registration with valgrind, when built with its header */
 } gort_rt_stack;
 

@@ -32,7 +32,9 @@
 static __thread gort_member *tls_attached;
 static int next_attached_index;
 
-GORT_NOINLINE gort_member *gort_sched_attached_self(void) { return tls_attached; }
+GORT_NOINLINE gort_member *gort_sched_attached_self(void) {
+    return tls_attached;
+}
 
 int go_thread_attach(void) {
     if (gort_sched_self() != NULL)
@@ -160,4 +162,6 @@ bool gort_sched_thread_claim(gort_member *m, const void **lo, const void **hi,
     return true;
 }
 
-void gort_sched_thread_unclaim(gort_member *m) { atomic_store(&m->scan, 0); }
+void gort_sched_thread_unclaim(gort_member *m) {
+    atomic_store(&m->scan, 0);
+}

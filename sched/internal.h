@@ -51,23 +51,23 @@ typedef enum task_cmd {
 #define GORT_TASK_NAME_MAX 32
 
 struct gort_task {
-    gort_rt_context ctx;     /* [task] saved context; ctx.sp is the saved stack pointer */
-    _Atomic uint32_t state;  /* [atomic] TASK_* | TASK_SCAN */
-    task_cmd cmd;            /* [task] set before switching to the scheduler */
-    uint64_t id;             /* [task] */
-    go_fn fn;                /* [task] entry; arg is its unconsumed spawn argument until it runs */
+    gort_rt_context ctx;    /* [task] saved context; ctx.sp is the saved stack pointer */
+    _Atomic uint32_t state; /* [atomic] TASK_* | TASK_SCAN */
+    task_cmd cmd;           /* [task] set before switching to the scheduler */
+    uint64_t id;            /* [task] */
+    go_fn fn;               /* [task] entry; arg is its unconsumed spawn argument until it runs */
     void *arg;
-    gort_rt_stack stack;     /* [task] lo == NULL until the task first runs */
-    size_t stack_size;       /* [task] requested size (0: default) */
-    bool started;            /* [task] has run at least once */
+    gort_rt_stack stack;                   /* [task] lo == NULL until the task first runs */
+    size_t stack_size;                     /* [task] requested size (0: default) */
+    bool started;                          /* [task] has run at least once */
     _Atomic char name[GORT_TASK_NAME_MAX]; /* [spawner writes, anyone reads] a copy,
                                       truncated; "" for none. Atomic bytes: the
                                       monitor may read it while the task exits */
-    gort_task *next;         /* [queue] link in the global queue or a free list */
-    gort_sched_unlock_fn park_unlock; /* [task] for CMD_PARK */
+    gort_task *next;                       /* [queue] link in the global queue or a free list */
+    gort_sched_unlock_fn park_unlock;      /* [task] for CMD_PARK */
     void *park_arg;
     const char *wait_reason;
-    size_t allg_index;       /* [lock allg] position in sched.allg */
+    size_t allg_index;          /* [lock allg] position in sched.allg */
     gort_worker *region_worker; /* [task] in a region: the worker whose member holds
                                    the stack pointer and registers saved at enter */
 };
@@ -90,63 +90,64 @@ enum {
 /* A thread that takes part in stop-the-world: a worker, or an attached thread
  * (sched/attach.c). */
 typedef struct gort_member {
-    _Atomic uint32_t state;        /* [atomic] W_* */
-    int index;                     /* workers 0..n-1, attached threads from n on */
+    _Atomic uint32_t state; /* [atomic] W_* */
+    int index;              /* workers 0..n-1, attached threads from n on */
     bool is_worker;
-    uint64_t last_job_gen;         /* [owner] */
+    uint64_t last_job_gen; /* [owner] */
     /* What a scan of a stopped or blocked thread needs (attached threads and
      * blocking regions): the stack pointer at the stop or at
      * go_blocking_enter, the stack's top, and the callee-saved registers. */
-    const void *saved_sp;          /* [owner, read while stopped or claimed] */
-    const void *stack_hi;          /* attached threads: the real stack base */
+    const void *saved_sp; /* [owner, read while stopped or claimed] */
+    const void *stack_hi; /* attached threads: the real stack base */
     uintptr_t saved_regs[8];
-    _Atomic uint32_t scan;         /* a claim of a blocked attached thread (sched/attach.c) */
-    void *gc_local;                /* the collector's per-thread cache and barrier buffer */
-    struct gort_member *next;      /* [world lock] list of attached threads */
+    _Atomic uint32_t scan;    /* a claim of a blocked attached thread (sched/attach.c) */
+    void *gc_local;           /* the collector's per-thread cache and barrier buffer */
+    struct gort_member *next; /* [world lock] list of attached threads */
 } gort_member;
 
 #define RUNQ_SIZE 256
 
 struct gort_worker {
-    gort_member m;                 /* must stay first */
+    gort_member m; /* must stay first */
     int index;
-    gort_rt_context sched_ctx;     /* [owner] the scheduler's context (the thread's own stack) */
-    gort_task *_Atomic current;    /* [owner writes, atomic reads] the running task */
-    gort_task *prev;               /* [owner] the task that just switched out, whose
-                                      command the resumed context carries out */
+    gort_rt_context sched_ctx;  /* [owner] the scheduler's context (the thread's own stack) */
+    gort_task *_Atomic current; /* [owner writes, atomic reads] the running task */
+    gort_task *prev;            /* [owner] the task that just switched out, whose
+                                   command the resumed context carries out */
 
     /* Run queue (sched/runq.c): the owner pushes at tail, anyone takes at head. */
-    _Atomic uint32_t runq_head;    /* [atomic] consumers advance it by CAS */
-    _Atomic uint32_t runq_tail;    /* [atomic] only the owner advances it */
+    _Atomic uint32_t runq_head; /* [atomic] consumers advance it by CAS */
+    _Atomic uint32_t runq_tail; /* [atomic] only the owner advances it */
     gort_task *_Atomic runq[RUNQ_SIZE];
-    gort_task *_Atomic runnext;    /* [atomic] the task readied last by this worker's task */
+    gort_task *_Atomic runnext; /* [atomic] the task readied last by this worker's task */
 
-    _Atomic uint32_t schedtick;    /* [owner writes, monitor reads] a new time slice
-                                      began: every schedule except from runnext */
-    _Atomic int preempt;           /* [atomic] the monitor asks the running task to yield */
-    _Atomic int poll_request;      /* [atomic] the monitor asks for a non-blocking poll */
-    _Atomic int64_t timer_due;     /* [atomic] earliest timer of this worker (INT64_MAX: none) */
-    _Atomic uint64_t current_id;   /* [owner writes, monitor reads] id of the running task */
-    _Atomic uint64_t n_polls;      /* polls made for poll_request */
-    bool spinning;                 /* [owner] counted in sched.nmspinning */
-    uint64_t rand_state;           /* [owner] for steal order */
+    _Atomic uint32_t schedtick;  /* [owner writes, monitor reads] a new time slice
+                                    began: every schedule except from runnext */
+    _Atomic int preempt;         /* [atomic] the monitor asks the running task to yield */
+    _Atomic int poll_request;    /* [atomic] the monitor asks for a non-blocking poll */
+    _Atomic int64_t timer_due;   /* [atomic] earliest timer of this worker (INT64_MAX: none) */
+    _Atomic uint64_t current_id; /* [owner writes, monitor reads] id of the running task */
+    _Atomic uint64_t n_polls;    /* polls made for poll_request */
+    bool spinning;               /* [owner] counted in sched.nmspinning */
+    uint64_t rand_state;         /* [owner] for steal order */
 
     /* Idle list (sched/worker.c). */
-    bool in_idle_list;             /* [idle_lock] */
-    bool wake_spinning;            /* [idle_lock] set by wakep: the waker counted us as spinning */
-    gort_worker *idle_next;        /* [idle_lock] */
+    bool in_idle_list;      /* [idle_lock] */
+    bool wake_spinning;     /* [idle_lock] set by wakep: the waker counted us as spinning */
+    gort_worker *idle_next; /* [idle_lock] */
 
-    uv_loop_t loop;                /* [owner] its poller; only uv_async_send from elsewhere */
+    uv_loop_t loop; /* [owner] its poller; only uv_async_send from elsewhere */
     uv_async_t wake;
     uv_thread_t thread;
-    void *altstack;                /* [owner] for the overflow handler */
+    void *altstack; /* [owner] for the overflow handler */
 
     /* Recycling (sched/task.c). */
-    gort_task *free_tasks;         /* [owner] */
+    gort_task *free_tasks; /* [owner] */
     int nfree_tasks;
-    gort_rt_stack *free_stacks;    /* [owner] stacks of the default size, linked through their top word */
+    gort_rt_stack
+        *free_stacks; /* [owner] stacks of the default size, linked through their top word */
     int nfree_stacks;
-    uint64_t id_next, id_end;      /* [owner] cached range of task ids */
+    uint64_t id_next, id_end; /* [owner] cached range of task ids */
 
     /* Stop-the-world (sched/stw.c). */
     gort_stw_reason pending_stw_reason; /* [owner] set by a task before CMD_STW */
@@ -186,37 +187,37 @@ struct gort_sched {
     gort_rt_lock gq_lock;
     gort_rt_lock idle_lock;
     gort_rt_lock pool_lock;
-    gort_task *gq_head, *gq_tail;  /* [gq_lock] */
-    _Atomic int64_t gq_size;       /* [atomic; changed under gq_lock by seq_cst RMW] */
-    gort_worker *idle_list;        /* [idle_lock] */
-    _Atomic int npidle;            /* [atomic; changed under idle_lock] */
-    _Atomic int nmspinning;        /* [atomic] */
-    gort_task *free_tasks;         /* [pool_lock] global task pool */
-    _Atomic int nfree_tasks;       /* [changed under lock, read without it as a hint] */
-    gort_rt_stack *free_stacks;    /* [pool_lock] global stack pool */
-    _Atomic int nfree_stacks;      /* [changed under lock, read without it as a hint] */
-    gort_rt_stack *cold_stacks;    /* [pool_lock] pooled stacks whose pages went back to the OS */
-    _Atomic size_t ncold_stacks;   /* [changed under lock, read without it as a hint] */
+    gort_task *gq_head, *gq_tail; /* [gq_lock] */
+    _Atomic int64_t gq_size;      /* [atomic; changed under gq_lock by seq_cst RMW] */
+    gort_worker *idle_list;       /* [idle_lock] */
+    _Atomic int npidle;           /* [atomic; changed under idle_lock] */
+    _Atomic int nmspinning;       /* [atomic] */
+    gort_task *free_tasks;        /* [pool_lock] global task pool */
+    _Atomic int nfree_tasks;      /* [changed under lock, read without it as a hint] */
+    gort_rt_stack *free_stacks;   /* [pool_lock] global stack pool */
+    _Atomic int nfree_stacks;     /* [changed under lock, read without it as a hint] */
+    gort_rt_stack *cold_stacks;   /* [pool_lock] pooled stacks whose pages went back to the OS */
+    _Atomic size_t ncold_stacks;  /* [changed under lock, read without it as a hint] */
     size_t capcold_stacks;
 
-    uv_mutex_t allg_lock;          /* every task struct ever made, for visiting */
+    uv_mutex_t allg_lock; /* every task struct ever made, for visiting */
     gort_task **allg;
     size_t nallg, capallg;
-    struct task_slab *slabs;       /* [allg_lock] where task structs are carved from */
+    struct task_slab *slabs; /* [allg_lock] where task structs are carved from */
     char *slab_next, *slab_end;
 
-    _Atomic uint64_t next_id;      /* task ids, handed out in batches */
-    _Atomic int64_t live_tasks;        /* [atomic] tasks spawned and not yet dead */
-    _Atomic int claims_enabled;    /* [changed only while the world is stopped] the
-                                      collector may set scan bits (sched/stw.c) */
+    _Atomic uint64_t next_id;   /* task ids, handed out in batches */
+    _Atomic int64_t live_tasks; /* [atomic] tasks spawned and not yet dead */
+    _Atomic int claims_enabled; /* [changed only while the world is stopped] the
+                                   collector may set scan bits (sched/stw.c) */
 
     /* Lifecycle (sched/lifecycle.c). running and external_active are never
      * reset by a start: threads that are not workers may read them at any time. */
-    _Atomic int running;           /* 1 while workers run and spawns are accepted */
-    _Atomic int stopping;          /* 1 once go_stop began: spawns from other threads fail */
-    _Atomic int shutdown;          /* 1 once the workers were told to exit */
-    _Atomic int external_active;   /* [atomic] threads inside an implicit attached section */
-    gort_rt_event all_tasks_done;  /* set when live_tasks drops to 0 while stopping */
+    _Atomic int running;          /* 1 while workers run and spawns are accepted */
+    _Atomic int stopping;         /* 1 once go_stop began: spawns from other threads fail */
+    _Atomic int shutdown;         /* 1 once the workers were told to exit */
+    _Atomic int external_active;  /* [atomic] threads inside an implicit attached section */
+    gort_rt_event all_tasks_done; /* set when live_tasks drops to 0 while stopping */
 };
 
 extern struct gort_sched gort_sched;
@@ -242,7 +243,7 @@ void runq_put(gort_worker *w, gort_task *t, bool next);
 gort_task *runq_get(gort_worker *w, bool *inherit);
 gort_task *runq_steal(gort_worker *w, gort_worker *victim, bool steal_runnext);
 bool runq_empty(gort_worker *w);
-void gq_put(gort_task *t);                 /* takes sched.gq_lock */
+void gq_put(gort_task *t);                         /* takes sched.gq_lock */
 gort_task *gq_get_locked(gort_worker *w, int max); /* under sched.gq_lock */
 
 /* ---- worker loop (sched/worker.c) ---------------------------------------- */

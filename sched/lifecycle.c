@@ -181,4 +181,6 @@ int go_main(int (*main_fn)(void *arg), void *arg) {
     return rc;
 }
 
-const gort_rt_config *gort_sched_config(void) { return &config; }
+const gort_rt_config *gort_sched_config(void) {
+    return &config;
+}

@@ -34,8 +34,8 @@
 
 typedef struct observed {
     uint32_t schedtick;
-    int64_t since;        /* when schedtick was first seen with this value */
-    bool reported;        /* this stall was reported */
+    int64_t since; /* when schedtick was first seen with this value */
+    bool reported; /* this stall was reported */
 } observed;
 
 static struct {
@@ -118,13 +118,15 @@ bool gort_sched_take_requests(gort_worker *w) {
         gort_sched_count(&w->n_polls);
         uv_run(&w->loop, UV_RUN_NOWAIT);
     }
-    if (!atomic_load_explicit(&w->preempt, memory_order_relaxed) || !atomic_exchange(&w->preempt, 0))
+    if (!atomic_load_explicit(&w->preempt, memory_order_relaxed) ||
+        !atomic_exchange(&w->preempt, 0))
         return false;
     /* End the slice: what waits in runnext must not inherit it. */
     gort_task *next = atomic_exchange(&w->runnext, NULL);
     if (next != NULL)
         runq_put(w, next, false);
-    atomic_store_explicit(&w->schedtick, atomic_load_explicit(&w->schedtick, memory_order_relaxed) + 1,
+    atomic_store_explicit(&w->schedtick,
+                          atomic_load_explicit(&w->schedtick, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return true;
 }

@@ -107,8 +107,8 @@ static uint32_t runq_grab(gort_worker *victim, gort_task *_Atomic *ring, uint32_
         if (n > RUNQ_SIZE / 2)
             continue; /* head and tail read at different times: retry */
         for (uint32_t i = 0; i < n; i++) {
-            gort_task *t = atomic_load_explicit(&victim->runq[(h + i) % RUNQ_SIZE],
-                                                memory_order_relaxed);
+            gort_task *t =
+                atomic_load_explicit(&victim->runq[(h + i) % RUNQ_SIZE], memory_order_relaxed);
             atomic_store_explicit(&ring[(start + i) % RUNQ_SIZE], t, memory_order_relaxed);
         }
         if (atomic_compare_exchange_strong_explicit(&victim->runq_head, &h, h + n,

@@ -37,7 +37,7 @@ void gort_sched_ready(gort_task *t);
 
 /* The running task, or NULL when not called from a task. */
 gort_task *gort_sched_current_task(void);
-uint64_t   gort_sched_task_id(const gort_task *t);
+uint64_t gort_sched_task_id(const gort_task *t);
 /* Copies the task's name (at most 31 bytes, "" for none) into out[32]; safe
  * against the task exiting meanwhile (the copy may then be another's name). */
 void gort_sched_task_name(const gort_task *t, char out[32]);

@@ -45,14 +45,14 @@ int go_internal_safepoint_word;
 static gort_rt_lock world_lock; /* released on the requester's fiber, not its scheduler's */
 
 static struct stw_state {
-    _Atomic uint64_t gen;           /* odd while a pause is requested or in force */
-    _Atomic int32_t stopwait;       /* workers that have not stopped yet */
-    _Atomic uint32_t notify;        /* futex word: the requester sleeps on it */
-    _Atomic uint32_t wake;          /* futex word: stopped workers sleep on it */
-    gort_worker *owner_worker;      /* [world lock] the requester's worker, or NULL */
-    gort_stw_reason reason;         /* [world lock] */
-    int64_t t_request;              /* [world lock] */
-    bool stopped;                   /* [world lock] */
+    _Atomic uint64_t gen;      /* odd while a pause is requested or in force */
+    _Atomic int32_t stopwait;  /* workers that have not stopped yet */
+    _Atomic uint32_t notify;   /* futex word: the requester sleeps on it */
+    _Atomic uint32_t wake;     /* futex word: stopped workers sleep on it */
+    gort_worker *owner_worker; /* [world lock] the requester's worker, or NULL */
+    gort_stw_reason reason;    /* [world lock] */
+    int64_t t_request;         /* [world lock] */
+    bool stopped;              /* [world lock] */
     /* The parallel function. */
     gort_stw_parallel_fn job_fn;
     void *job_arg;
@@ -63,7 +63,7 @@ static struct stw_state {
     pthread_mutex_t stats_lock;
 } stw = {.stats_lock = PTHREAD_MUTEX_INITIALIZER};
 
-#define SPIN_ITERATIONS 20000 /* roughly 50-100 us of pause instructions */
+#define SPIN_ITERATIONS gort_rt_spin_limit(20000) /* about 50-100 us of pause instructions */
 
 static void notify_requester(void) {
     atomic_fetch_add(&stw.notify, 1);
@@ -79,7 +79,9 @@ static bool world_is_stopped(void) {
     return atomic_load(&stw.stopwait) == 0 && atomic_load(&gort_sched.external_active) == 0;
 }
 
-static bool job_done(void) { return atomic_load(&stw.job_remaining) == 0; }
+static bool job_done(void) {
+    return atomic_load(&stw.job_remaining) == 0;
+}
 
 static void requester_wait(bool (*done)(void)) {
     for (int i = 0;; i++) {
@@ -181,10 +183,18 @@ static void exit_stoppable(gort_member *m, uint32_t from, uint32_t stopped_from)
     }
 }
 
-void gort_stw_enter_idle(gort_member *m) { enter_stoppable(m, W_IDLE); }
-void gort_stw_exit_idle(gort_member *m) { exit_stoppable(m, W_IDLE, W_STOPPED_IDLE); }
-void gort_stw_enter_region(gort_member *m) { enter_stoppable(m, W_REGION); }
-void gort_stw_exit_region(gort_member *m) { exit_stoppable(m, W_REGION, W_STOPPED_REGION); }
+void gort_stw_enter_idle(gort_member *m) {
+    enter_stoppable(m, W_IDLE);
+}
+void gort_stw_exit_idle(gort_member *m) {
+    exit_stoppable(m, W_IDLE, W_STOPPED_IDLE);
+}
+void gort_stw_enter_region(gort_member *m) {
+    enter_stoppable(m, W_REGION);
+}
+void gort_stw_exit_region(gort_member *m) {
+    exit_stoppable(m, W_REGION, W_STOPPED_REGION);
+}
 
 /* ---- implicit attached sections ------------------------------------------ */
 
@@ -247,8 +257,12 @@ void gort_sched_external_leave(void) {
 gort_member *gort_stw_attached;
 int gort_stw_nattached;
 
-void gort_stw_world_lock(void) { gort_rt_lock_acquire(&world_lock); }
-void gort_stw_world_unlock(void) { gort_rt_lock_release(&world_lock); }
+void gort_stw_world_lock(void) {
+    gort_rt_lock_acquire(&world_lock);
+}
+void gort_stw_world_unlock(void) {
+    gort_rt_lock_release(&world_lock);
+}
 
 /* Stops a member that is idle or blocked in place; true if it counts as
  * stopped without a safepoint. */
@@ -344,7 +358,9 @@ static void stop_world(gort_worker *self, gort_stw_reason reason) {
     stw.stopped = true;
 }
 
-void gort_stw_stop_from_scheduler(gort_worker *w) { stop_world(w, w->pending_stw_reason); }
+void gort_stw_stop_from_scheduler(gort_worker *w) {
+    stop_world(w, w->pending_stw_reason);
+}
 
 void gort_stop_the_world(gort_stw_reason reason) {
     gort_task *t = gort_sched_current_task();
@@ -418,7 +434,7 @@ void gort_stw_visit_tasks(gort_stw_task_visitor fn, void *arg) {
         uint32_t s = atomic_load(&t->state) & TASK_STATE_MASK;
         if (s == TASK_FREE || s == TASK_DEAD)
             continue;
-        const void *lo = !t->started           ? NULL
+        const void *lo = !t->started        ? NULL
                          : s == TASK_REGION ? t->region_worker->m.saved_sp
                                             : t->ctx.sp;
         const void *hi = t->started ? t->stack.hi : NULL;
@@ -464,7 +480,9 @@ bool gort_sched_task_claim(gort_task *t, const void **lo, const void **hi) {
     return true;
 }
 
-void gort_sched_task_unclaim(gort_task *t) { atomic_fetch_and(&t->state, ~(uint32_t)TASK_SCAN); }
+void gort_sched_task_unclaim(gort_task *t) {
+    atomic_fetch_and(&t->state, ~(uint32_t)TASK_SCAN);
+}
 
 void gort_stw_stats_get(gort_stw_stats *out) {
     pthread_mutex_lock(&stw.stats_lock);
@@ -472,7 +490,9 @@ void gort_stw_stats_get(gort_stw_stats *out) {
     pthread_mutex_unlock(&stw.stats_lock);
 }
 
-bool gort_stw_is_stopped(void) { return gort_sched_is_stw_owner() && stw.stopped; }
+bool gort_stw_is_stopped(void) {
+    return gort_sched_is_stw_owner() && stw.stopped;
+}
 
 void gort_stw_reset(void) {
     /* Not external_active: threads that are not workers change it at any

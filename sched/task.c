@@ -109,7 +109,8 @@ static gort_task *task_alloc(gort_worker *w) {
             gort_sched.free_tasks = t->next;
             gort_sched.nfree_tasks--;
             /* Refill the local pool with up to half of what remains. */
-            while (w != NULL && gort_sched.free_tasks != NULL && w->nfree_tasks < LOCAL_POOL_MAX / 2) {
+            while (w != NULL && gort_sched.free_tasks != NULL &&
+                   w->nfree_tasks < LOCAL_POOL_MAX / 2) {
                 gort_task *u = gort_sched.free_tasks;
                 gort_sched.free_tasks = u->next;
                 gort_sched.nfree_tasks--;
@@ -389,14 +390,18 @@ out:
     return rc;
 }
 
-int go_spawn(go_fn fn, void *arg) { return go_spawn_with(fn, arg, NULL); }
+int go_spawn(go_fn fn, void *arg) {
+    return go_spawn_with(fn, arg, NULL);
+}
 
 gort_task *gort_sched_current_task(void) {
     gort_worker *w = gort_sched_self();
     return w != NULL ? atomic_load_explicit(&w->current, memory_order_relaxed) : NULL;
 }
 
-uint64_t gort_sched_task_id(const gort_task *t) { return t->id; }
+uint64_t gort_sched_task_id(const gort_task *t) {
+    return t->id;
+}
 void gort_sched_task_name(const gort_task *t, char out[GORT_TASK_NAME_MAX]) {
     for (size_t i = 0; i < GORT_TASK_NAME_MAX; i++)
         out[i] = atomic_load_explicit(&t->name[i], memory_order_relaxed);
@@ -482,4 +487,3 @@ void gort_task_free_all(void) {
     gort_sched.ncold_stacks = gort_sched.capcold_stacks = 0;
     gort_rt_stack_unmap_chunks();
 }
-

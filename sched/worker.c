@@ -43,12 +43,22 @@
 static __thread gort_worker *tls_self;
 static __thread bool tls_stw_owner;
 
-GORT_NOINLINE gort_worker *gort_sched_self(void) { return tls_self; }
-GORT_NOINLINE void gort_sched_set_self(gort_worker *w) { tls_self = w; }
-GORT_NOINLINE bool gort_sched_is_stw_owner(void) { return tls_stw_owner; }
-GORT_NOINLINE void gort_sched_set_stw_owner(bool owner) { tls_stw_owner = owner; }
+GORT_NOINLINE gort_worker *gort_sched_self(void) {
+    return tls_self;
+}
+GORT_NOINLINE void gort_sched_set_self(gort_worker *w) {
+    tls_self = w;
+}
+GORT_NOINLINE bool gort_sched_is_stw_owner(void) {
+    return tls_stw_owner;
+}
+GORT_NOINLINE void gort_sched_set_stw_owner(bool owner) {
+    tls_stw_owner = owner;
+}
 
-int gort_sched_worker_count(void) { return gort_sched.nworkers; }
+int gort_sched_worker_count(void) {
+    return gort_sched.nworkers;
+}
 
 int gort_sched_worker_index(void) {
     gort_worker *w = gort_sched_self();
@@ -121,7 +131,9 @@ static bool any_work_visible(gort_worker *self) {
     return self != NULL && !runq_empty(self);
 }
 
-bool gort_sched_work_queued(void) { return any_work_visible(NULL); }
+bool gort_sched_work_queued(void) {
+    return any_work_visible(NULL);
+}
 
 static uint32_t next_rand(gort_worker *w) {
     uint64_t x = w->rand_state;
@@ -317,7 +329,8 @@ void gort_sched_after_resume(void) {
 }
 
 static void new_slice(gort_worker *w) {
-    atomic_store_explicit(&w->schedtick, atomic_load_explicit(&w->schedtick, memory_order_relaxed) + 1,
+    atomic_store_explicit(&w->schedtick,
+                          atomic_load_explicit(&w->schedtick, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
 
@@ -471,7 +484,9 @@ int gort_sched_workers_start(int n) {
     return gort_sched_monitor_start();
 }
 
-static void close_cb(uv_handle_t *h) { (void)h; }
+static void close_cb(uv_handle_t *h) {
+    (void)h;
+}
 
 void gort_sched_workers_stop(void) {
     gort_sched_monitor_stop();

@@ -12,14 +12,14 @@
 extern "C" {
 #endif
 
-#define GO_EAGAIN    (-11)   /* UV_EAGAIN: resource temporarily unavailable */
-#define GO_ENOMEM    (-12)   /* UV_ENOMEM: not enough memory */
-#define GO_EBUSY     (-16)   /* UV_EBUSY: resource busy (runtime already running) */
-#define GO_EINVAL    (-22)   /* UV_EINVAL: invalid argument */
-#define GO_ENOSYS    (-38)   /* UV_ENOSYS: not implemented / not available */
-#define GO_ETIMEDOUT (-110)  /* UV_ETIMEDOUT: the timeout passed */
-#define GO_ECANCELED (-125)  /* UV_ECANCELED: the runtime is stopping */
-#define GO_ECLOSED   (-5001) /* a channel is closed (outside libuv's range) */
+#define GO_EAGAIN (-11)     /* UV_EAGAIN: resource temporarily unavailable */
+#define GO_ENOMEM (-12)     /* UV_ENOMEM: not enough memory */
+#define GO_EBUSY (-16)      /* UV_EBUSY: resource busy (runtime already running) */
+#define GO_EINVAL (-22)     /* UV_EINVAL: invalid argument */
+#define GO_ENOSYS (-38)     /* UV_ENOSYS: not implemented / not available */
+#define GO_ETIMEDOUT (-110) /* UV_ETIMEDOUT: the timeout passed */
+#define GO_ECANCELED (-125) /* UV_ECANCELED: the runtime is stopping */
+#define GO_ECLOSED (-5001)  /* a channel is closed (outside libuv's range) */
 
 /* A static string naming err: GO_Exxx, UV_Exxx, or "unknown error". */
 const char *go_strerror(int err);

@@ -17,9 +17,9 @@ extern "C" {
 #endif
 
 typedef struct go_config {
-    int    workers;      /* 0: GORT_MAXPROCS if set, else the number of CPUs */
+    int workers;         /* 0: GORT_MAXPROCS if set, else the number of CPUs */
     size_t stack_size;   /* 0: GORT_STACK_SIZE if set, else the default */
-    int    gc_percent;   /* 0: GORT_GC if set, else 100; negative: no automatic cycles */
+    int gc_percent;      /* 0: GORT_GC if set, else 100; negative: no automatic cycles */
     size_t memory_limit; /* soft; 0: GORT_MEMLIMIT if set, else none */
     size_t heap_limit;   /* hard; 0: GORT_HEAPLIMIT if set, else none */
 } go_config;             /* may grow in later versions; zero means default */
@@ -48,8 +48,8 @@ int go_stop(void);
 typedef void (*go_fn)(void *arg);
 
 typedef struct go_spawn_opts {
-    size_t      stack_size; /* 0: the runtime's default */
-    const char *name;       /* copied (the first 31 bytes); NULL: none */
+    size_t stack_size; /* 0: the runtime's default */
+    const char *name;  /* copied (the first 31 bytes); NULL: none */
 } go_spawn_opts;
 
 /* Makes fn(arg) a new runnable task. From a task or any thread of the process
@@ -71,15 +71,15 @@ int go_workers(void);
 /* What the scheduler has done since the runtime started (for demos, tests and
  * monitoring; counters are approximate while tasks run). From any thread. */
 typedef struct go_sched_stats {
-    int         workers;        /* worker threads running */
-    uint64_t    live_tasks;     /* spawned and not yet finished */
-    uint64_t    spawned;        /* tasks spawned from tasks (others go to the global queue) */
-    uint64_t    schedules;      /* times a worker picked a task to run */
-    uint64_t    steals;         /* times a worker stole from another's queue */
-    uint64_t    idle_sleeps;    /* times a worker went to sleep for lack of work */
-    uint64_t    pauses;         /* stop-the-world pauses */
-    uint64_t    pause_total_ns, pause_max_ns;
-    const char *stack_guard;    /* "madv_guard", "mprotect" or "none" */
+    int workers;          /* worker threads running */
+    uint64_t live_tasks;  /* spawned and not yet finished */
+    uint64_t spawned;     /* tasks spawned from tasks (others go to the global queue) */
+    uint64_t schedules;   /* times a worker picked a task to run */
+    uint64_t steals;      /* times a worker stole from another's queue */
+    uint64_t idle_sleeps; /* times a worker went to sleep for lack of work */
+    uint64_t pauses;      /* stop-the-world pauses */
+    uint64_t pause_total_ns, pause_max_ns;
+    const char *stack_guard; /* "madv_guard", "mprotect" or "none" */
 } go_sched_stats;
 void go_sched_stats_get(go_sched_stats *out);
 
@@ -101,10 +101,10 @@ void go_sched_stats_get(go_sched_stats *out);
  * for another task) or an attached thread; a no-op on other threads.
  * go_blocking_call(fn, arg) runs fn(arg) as a region with the caller's frames
  * frozen: the recommended form. */
-int   go_thread_attach(void);
-void  go_thread_detach(void);
-void  go_blocking_enter(void);
-void  go_blocking_leave(void);
+int go_thread_attach(void);
+void go_thread_detach(void);
+void go_blocking_enter(void);
+void go_blocking_leave(void);
 void *go_blocking_call(void *(*fn)(void *), void *arg);
 
 /* Monotonic nanoseconds. */
