@@ -36,15 +36,21 @@ void gort_rt_context_make(gort_rt_context *ctx, void *lo, void *hi, gort_rt_cont
 }
 #endif
 
-void gort_rt_context_init_thread(gort_rt_context *ctx) {
-    memset(ctx, 0, sizeof *ctx);
+void gort_rt_thread_stack(void **lo, size_t *size) {
     pthread_attr_t attr;
-    void *addr = NULL;
-    size_t size = 0;
+    *lo = NULL;
+    *size = 0;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &addr, &size);
+        pthread_attr_getstack(&attr, lo, size);
         pthread_attr_destroy(&attr);
     }
+}
+
+void gort_rt_context_init_thread(gort_rt_context *ctx) {
+    memset(ctx, 0, sizeof *ctx);
+    void *addr;
+    size_t size;
+    gort_rt_thread_stack(&addr, &size);
     gort_rt_context_set_bounds(ctx, addr, size);
 #ifdef GORT_RT_TSAN
     ctx->tsan_fiber = __tsan_get_current_fiber();

@@ -111,6 +111,10 @@ static inline void gort_rt_cpu_relax(void) {
  * spinning thread only delays the one it waits for, so every wait spins once. */
 int gort_rt_spin_limit(int scale);
 
+/* The calling thread's whole stack, [*lo, *lo + *size) (pthread_getattr_np:
+ * the real base, not the stack pointer). *lo is NULL if unknown. */
+void gort_rt_thread_stack(void **lo, size_t *size);
+
 /* Number of CPUs available to this process. */
 int gort_rt_ncpu(void);
 

@@ -44,13 +44,9 @@ int go_thread_attach(void) {
     gort_member *m = calloc(1, sizeof *m);
     if (m == NULL)
         return GO_ENOMEM;
-    pthread_attr_t attr;
-    void *addr = NULL;
-    size_t size = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &addr, &size);
-        pthread_attr_destroy(&attr);
-    }
+    void *addr;
+    size_t size;
+    gort_rt_thread_stack(&addr, &size);
     if (addr == NULL) {
         free(m);
         return GO_EINVAL;

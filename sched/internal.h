@@ -127,7 +127,6 @@ struct gort_worker {
     _Atomic int poll_request;    /* [atomic] the monitor asks for a non-blocking poll */
     _Atomic int64_t timer_due;   /* [atomic] earliest timer of this worker (INT64_MAX: none) */
     _Atomic uint64_t current_id; /* [owner writes, monitor reads] id of the running task */
-    _Atomic uint64_t n_polls;    /* polls made for poll_request */
     bool spinning;               /* [owner] counted in sched.nmspinning */
     uint64_t rand_state;         /* [owner] for steal order */
 

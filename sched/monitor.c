@@ -115,7 +115,6 @@ static void monitor_main(void *arg) {
 bool gort_sched_take_requests(gort_worker *w) {
     if (atomic_load_explicit(&w->poll_request, memory_order_relaxed) &&
         atomic_exchange(&w->poll_request, 0)) {
-        gort_sched_count(&w->n_polls);
         uv_run(&w->loop, UV_RUN_NOWAIT);
     }
     if (!atomic_load_explicit(&w->preempt, memory_order_relaxed) ||

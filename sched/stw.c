@@ -50,7 +50,6 @@ static struct stw_state {
     _Atomic uint32_t notify;   /* futex word: the requester sleeps on it */
     _Atomic uint32_t wake;     /* futex word: stopped workers sleep on it */
     gort_worker *owner_worker; /* [world lock] the requester's worker, or NULL */
-    gort_stw_reason reason;    /* [world lock] */
     int64_t t_request;         /* [world lock] */
     bool stopped;              /* [world lock] */
     /* The parallel function. */
@@ -315,7 +314,7 @@ static void stop_world(gort_worker *self, gort_stw_reason reason) {
     }
     int64_t t0 = gort_rt_nanotime();
     stw.owner_worker = self;
-    stw.reason = reason;
+    (void)reason; /* not recorded yet: pause statistics are not split by reason */
     stw.t_request = t0;
     gort_sched_set_stw_owner(true);
 
