@@ -13,5 +13,6 @@
 
 #include "gort/error.h"
 #include "gort/task.h"
+#include "gort/gc.h"
 
 #endif

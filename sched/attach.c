@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gc/gc.h"
 #include "sched/internal.h"
 
 static __thread gort_member *tls_attached;
@@ -34,6 +35,14 @@ static int next_attached_index;
 
 GORT_NOINLINE gort_member *gort_sched_attached_self(void) {
     return tls_attached;
+}
+
+GORT_NOINLINE void **gort_sched_gc_local_slot(void) {
+    gort_worker *w = gort_sched_self();
+    if (w != NULL)
+        return &w->m.gc_local;
+    gort_member *m = tls_attached;
+    return m != NULL ? &m->gc_local : NULL;
 }
 
 int go_thread_attach(void) {
@@ -75,8 +84,8 @@ void go_thread_detach(void) {
         return;
     if (atomic_load(&m->state) != W_RUNNING)
         gort_rt_fatal("go_thread_detach inside a blocking region");
-    /* (The collector's issue adds here: flush the barrier buffer and grey
-     * queue, release the allocation cache, §7 rule 9.) */
+    /* Barrier buffer into the grey work, cache back to the heap (rule 9). */
+    gort_gc_release_local(&m->gc_local);
     m->saved_sp = gort_sched_save_context(m->saved_regs);
     gort_stw_enter_region(m);
     gort_stw_world_lock();

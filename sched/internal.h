@@ -287,12 +287,6 @@ bool gort_sched_take_requests(gort_worker *w);
 /* ---- lifecycle (sched/lifecycle.c) --------------------------------------- */
 const gort_rt_config *gort_sched_config(void);
 
-/* ---- implicit attached sections (sched/stw.c) ---------------------------- */
-/* Every runtime call from a thread that is not a worker runs between these,
- * so that it never changes runtime state during a pause. enter returns false
- * (and leaves no section open) when the runtime is not running. */
-bool gort_sched_external_enter(void);
-void gort_sched_external_leave(void);
 
 /* Records where the calling function's live stack begins, with its
  * callee-saved registers copied into regs (DESIGN.md §7 rule 1). always_inline:

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gc/gc.h"
 #include "runtime/config.h"
 #include "sched/internal.h"
 
@@ -62,6 +63,7 @@ static int runtime_start(const go_config *cfg) {
     if (rc != 0)
         return rc;
     sched_reset();
+    gort_gc_runtime_starting(config.gc_percent, config.memory_limit, config.heap_limit);
     int n = config.workers;
     gort_sched.nworkers = n;
     gort_sched.default_stack = config.stack_size;
@@ -90,6 +92,9 @@ static void runtime_teardown(void) {
     atomic_store(&gort_sched.running, 0);
     wait_for_external_sections(); /* none starts now */
     gort_sched_workers_stop();
+    for (int i = 0; i < gort_sched.nworkers; i++)
+        gort_gc_release_local(&gort_sched.workers[i].m.gc_local);
+    gort_gc_runtime_stopped();
     atomic_store(&saved_next_id, atomic_load(&gort_sched.next_id));
     gort_task_free_all();
     uv_mutex_destroy(&gort_sched.allg_lock);

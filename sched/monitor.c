@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "gc/gc.h"
 #include "sched/internal.h"
 
 #define SLICE_NS (10 * 1000 * 1000)
@@ -107,6 +108,7 @@ static void monitor_main(void *arg) {
         int nfree = atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed);
         if (nfree >= monitor.last_nfree)
             gort_task_scavenge_stacks();
+        gort_gc_scavenge_tick(now); /* free heap spans unused for a while */
         monitor.last_nfree = nfree;
         tick = any_busy ? TICK_BUSY_NS : TICK_IDLE_NS;
     }

@@ -119,6 +119,23 @@ void gort_stw_stats_get(gort_stw_stats *out);
 /* True while the world is stopped (for assertions). */
 bool gort_stw_is_stopped(void);
 
+/* ---- implicit attached sections (sched/stw.c) ---------------------------- */
+/* Every runtime call from a thread that is not a worker runs between these,
+ * so that it never changes runtime state during a pause. enter returns false
+ * (and leaves no section open) when the runtime is not running. */
+bool gort_sched_external_enter(void);
+void gort_sched_external_leave(void);
+
+/* ---- the collector's per-thread state ----------------------------------- */
+
+/* The calling thread's gc_local slot (gort_member.gc_local): its worker's
+ * when called from a task or a worker, its own when attached, NULL otherwise. */
+void **gort_sched_gc_local_slot(void);
+/* While stopped: calls fn for every worker's and attached thread's slot. */
+void gort_stw_visit_gc_locals(void (*fn)(void **slot, void *arg), void *arg);
+/* The spawn argument of a task that has not started yet, else NULL. */
+void *gort_sched_task_spawn_arg(const gort_task *t);
+
 /* ---- workers ------------------------------------------------------------- */
 
 int gort_sched_worker_count(void);

@@ -442,6 +442,19 @@ void gort_stw_visit_tasks(gort_stw_task_visitor fn, void *arg) {
     uv_mutex_unlock(&gort_sched.allg_lock);
 }
 
+void gort_stw_visit_gc_locals(void (*fn)(void **slot, void *arg), void *arg) {
+    if (!gort_sched_is_stw_owner() || !stw.stopped)
+        gort_rt_fatal("stop-the-world: visit_gc_locals outside a pause");
+    for (int i = 0; i < gort_sched.nworkers; i++)
+        fn(&gort_sched.workers[i].m.gc_local, arg);
+    for (gort_member *m = gort_stw_attached; m != NULL; m = m->next)
+        fn(&m->gc_local, arg);
+}
+
+void *gort_sched_task_spawn_arg(const gort_task *t) {
+    return t->started ? NULL : t->arg;
+}
+
 void gort_stw_visit_threads(gort_stw_thread_visitor fn, void *arg) {
     if (!gort_sched_is_stw_owner() || !stw.stopped)
         gort_rt_fatal("stop-the-world: visit_threads outside a pause");

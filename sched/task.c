@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "gc/gc.h"
 #include "sched/internal.h"
 
 struct gort_sched gort_sched;
@@ -301,6 +302,7 @@ void gort_task_entry(void *arg) {
     gort_rt_context_started();
     gort_sched_after_resume();
     gort_task *t = arg;
+    gort_gc_shade(t->arg); /* the spawn argument leaves its root (rule 11) */
     t->fn(t->arg);
     gort_sched_exit_task(t);
 }
@@ -369,6 +371,7 @@ int go_spawn_with(go_fn fn, void *arg, const go_spawn_opts *opts) {
     t->id = next_task_id(w);
     t->fn = fn;
     t->arg = arg;
+    gort_gc_shade(arg); /* a task spawned while marking starts black */
     size_t i = 0;
     for (; i < GORT_TASK_NAME_MAX - 1 && name[i] != '\0'; i++)
         atomic_store_explicit(&t->name[i], name[i], memory_order_relaxed);
