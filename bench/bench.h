@@ -3,9 +3,12 @@
  *
  * Every benchmark prints result lines of the form
  *     name=<bench> impl=gort metric=<value> unit=<unit> procs=<workers> [key=value ...]
- * on stdout and nothing else there; diagnostics go to stderr. A benchmark never
- * fails on time: it exits non-zero only when a result is wrong (a counter that
- * does not add up, a pause that was not recorded), and says why on stderr.
+ * on stdout and nothing else there (except binarytrees, which also prints the
+ * Benchmarks Game's check lines; bench/run.sh keeps only the name= lines);
+ * diagnostics go to stderr. A benchmark never fails on time: it exits
+ * non-zero only when a result is wrong (a counter that does not add up, a
+ * pause that was not recorded), and says why on stderr. The Boehm-GC twins in
+ * bench/boehm/ include this header too (impl=boehm).
  *
  * Timing uses CLOCK_MONOTONIC directly rather than go_now(), so that the clock
  * under measurement is not part of the code under measurement.

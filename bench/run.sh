@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
 # bench/run.sh - run the gort benchmarks beside their Go twins and compare.
 #
-# Usage: bench/run.sh [spawn] [yield] [stw] [parked]      (default: all four)
+# Usage: bench/run.sh [spawn] [yield] [stw] [parked] [binarytrees] [alloc] [pause]
+#        (default: all seven)
 #
 # Expects the C benchmarks already built in $BUILD_DIR/bench (default
 # build/release; `make bench` builds the release preset first). Builds the Go
 # twins from bench/go/<name> into $BUILD_DIR/bench/go/ (GOPATH mode, standard
-# library only, caches under $BUILD_DIR). Then, for each benchmark and worker
-# count, runs gort then Go, BENCH_REPS times (default 5), prints every result
-# line (with rep=<k> appended), and finally one summary line per pair made from
-# the MEDIAN of the repetitions, for example
+# library only, caches under $BUILD_DIR). The collector benchmarks
+# (binarytrees, alloc, pause) also have Boehm-GC twins, built by CMake into
+# $BUILD_DIR/bench/boehm/<name> when libgc-dev was found; when they are
+# missing the script says so and leaves the boehm column out. Then, for each
+# benchmark and worker count, runs gort, Go (and Boehm), BENCH_REPS times
+# (default 5), prints every result line (with rep=<k> appended), and finally
+# one summary line per pair made from the MEDIAN of the repetitions, for
+# example
 #   name=spawn procs=2 ratio=gort/go=0.43 gort=115 go=268 unit=ns/task target=<=0.5 verdict=met reps=5
+#   name=alloc size=16 procs=2 ratio=gort/go=0.80 ratio=gort/boehm=0.70 gort=20 go=25 boehm=28.6 unit=ns/object target=<=go verdict=met reps=5
 # The whole output is also kept in $BUILD_DIR/bench/last-run.txt.
 #
 # Figures are never judged pass/fail: verdict= only says whether a target is
 # met. The script exits 1 only when a benchmark reported a wrong result (it
 # exits non-zero itself), and 2 on a usage or build problem.
 #
-# Environment: BUILD_DIR, BENCH_REPS, BENCH_PARKED_REPS (default 3), and the
-# benchmarks' own knobs (BENCH_PARKED_TASKS, BENCH_PARKED_SETTLE_MS,
-# (BENCH_SPAWN_TASKS, BENCH_YIELD_ROUNDS, BENCH_STW_PAUSES, BENCH_STW_CYCLES).
+# Environment: BUILD_DIR, BENCH_REPS, BENCH_PARKED_REPS (default 3),
+# BENCH_PAUSE_REPS (default 3), and the benchmarks' own knobs
+# (BENCH_PARKED_TASKS, BENCH_PARKED_SETTLE_MS, BENCH_SPAWN_TASKS,
+# BENCH_YIELD_ROUNDS, BENCH_STW_PAUSES, BENCH_STW_CYCLES,
+# BENCH_BINARYTREES_DEPTH, BENCH_ALLOC_N, BENCH_PAUSE_MB, BENCH_PAUSE_CYCLES,
+# BENCH_PAUSE_PARKED, BENCH_PAUSE_GAP_MS, BENCH_PAUSE_BOEHM_THREADS,
+# BENCH_BOEHM_INTERIOR).
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,7 +37,9 @@ root=$(dirname "$here")
 BUILD_DIR=${BUILD_DIR:-$root/build/release}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 BENCH_REPS=${BENCH_REPS:-5}
-all="spawn yield stw parked"
+all="spawn yield stw parked binarytrees alloc pause"
+# The collector benchmarks, which have Boehm-GC twins besides the Go ones.
+with_boehm="binarytrees alloc pause"
 
 die() {
     echo "bench/run.sh: $*" >&2
@@ -55,11 +67,13 @@ procs_of() {
         yield) echo "1" ;;
         stw) echo "2" ;;
         parked) echo "2" ;;
+        binarytrees | alloc | pause) echo "2" ;;
     esac
 }
 
 bin_dir=$BUILD_DIR/bench
 go_dir=$bin_dir/go
+boehm_dir=$bin_dir/boehm
 for name in "${selected[@]}"; do
     [ -x "$bin_dir/bench_$name" ] ||
         die "$bin_dir/bench_$name not found: build the release preset with GORT_BENCH=ON first (make bench), or set BUILD_DIR"
@@ -74,6 +88,18 @@ for name in "${selected[@]}"; do
         die "go build of bench/go/$name failed"
 done
 
+# The Boehm-GC twins: run those that were built, say which were not.
+boehm_names=" "
+boehm_notes=()
+for name in "${selected[@]}"; do
+    case " $with_boehm " in *" $name "*) ;; *) continue ;; esac
+    if [ -x "$boehm_dir/$name" ]; then
+        boehm_names+="$name "
+    else
+        boehm_notes+=("# WARNING: no Boehm-GC twin $boehm_dir/$name (libgc-dev, pkg-config bdw-gc, was not found when CMake configured $BUILD_DIR; scripts/deps.sh bench installs it, then reconfigure): skipping the boehm column of $name")
+    fi
+done
+
 results=$(mktemp "${TMPDIR:-/tmp}/gort-bench.XXXXXX") || die "mktemp failed"
 trap 'rm -f "$results"' EXIT
 
@@ -81,11 +107,12 @@ trap 'rm -f "$results"' EXIT
 # rep= appended and keeps them for the summary.
 run_one() {
     local impl=$1 name=$2 procs=$3 rep=$4 out rc
-    if [ "$impl" = gort ]; then
-        out=$(env GORT_MAXPROCS="$procs" "$bin_dir/bench_$name")
-    else
-        out=$(env GOMAXPROCS="$procs" "$go_dir/$name")
-    fi
+    case $impl in
+        gort) out=$(env GORT_MAXPROCS="$procs" "$bin_dir/bench_$name") ;;
+        go) out=$(env GOMAXPROCS="$procs" "$go_dir/$name") ;;
+        # Boehm's worker count is its number of marker threads.
+        boehm) out=$(env GC_MARKERS="$procs" "$boehm_dir/$name") ;;
+    esac
     rc=$?
     if [ $rc -ne 0 ]; then
         echo "# FAILED: impl=$impl name=$name procs=$procs rep=$rep exit=$rc (a wrong result: see stderr above)"
@@ -102,21 +129,31 @@ run_one() {
 }
 
 {
-    echo "# gort benchmarks: $(date -u '+%Y-%m-%dT%H:%M:%SZ') reps=$BENCH_REPS cpus=$(nproc) $(uname -sr) $(go version | cut -d' ' -f3) loadavg=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null)"
-    echo "# each pair runs gort then Go, $BENCH_REPS times; summary lines use the median of the repetitions"
+    libgc=
+    [ "$boehm_names" != " " ] && libgc=" libgc=$(pkg-config --modversion bdw-gc 2>/dev/null || echo unknown)"
+    echo "# gort benchmarks: $(date -u '+%Y-%m-%dT%H:%M:%SZ') reps=$BENCH_REPS cpus=$(nproc) $(uname -sr) $(go version | cut -d' ' -f3)$libgc loadavg=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null)"
+    echo "# each pair runs gort then Go (then Boehm-GC for the collector benchmarks), $BENCH_REPS times; summary lines use the median of the repetitions"
+    for note in ${boehm_notes[@]+"${boehm_notes[@]}"}; do
+        echo "$note"
+    done
     for name in "${selected[@]}"; do
         for procs in $(procs_of "$name"); do
             reps=$BENCH_REPS
-            # A million parked tasks take about 25 s per run on each side.
+            # A million parked tasks take about 25 s per run on each side;
+            # building 512 MB of nodes about 8 s.
             [ "$name" = parked ] && reps=${BENCH_PARKED_REPS:-3}
+            [ "$name" = pause ] && reps=${BENCH_PAUSE_REPS:-3}
             for rep in $(seq 1 "$reps"); do
                 run_one gort "$name" "$procs" "$rep"
                 run_one go "$name" "$procs" "$rep"
+                case "$boehm_names" in
+                    *" $name "*) run_one boehm "$name" "$procs" "$rep" ;;
+                esac
             done
         done
     done
 
-    echo "# summary (medians of $BENCH_REPS runs; targets: spawn <= 0.5x Go, yield <= 0.25x Go, stw pause p50 < 20000 ns, max < 200000 ns, parked create <= 0.5x Go, peak RSS <= 2x Go)"
+    echo "# summary (medians of $BENCH_REPS runs, parked: ${BENCH_PARKED_REPS:-3}, pause: ${BENCH_PAUSE_REPS:-3}; targets: spawn <= 0.5x Go, yield <= 0.25x Go, stw pause p50 < 20000 ns, max < 200000 ns, parked create <= 0.5x Go, peak RSS <= 2x Go, binarytrees time < Go and < Boehm, peak RSS <= 1.5x Go, alloc <= Go, pause max and p50 <= Boehm)"
     awk '
     function num(v) { return (v == int(v)) ? sprintf("%d", v) : sprintf("%.1f", v) }
     function median(list,    a, n, i, j, t) {
@@ -142,22 +179,66 @@ run_one() {
             p = index($i, "=")
             if (p > 0) kv[substr($i, 1, p - 1)] = substr($i, p + 1)
         }
-        g = kv["name"] SUBSEP kv["asked_procs"] SUBSEP kv["stat"] SUBSEP kv["scenario"]
+        g = kv["name"] SUBSEP kv["asked_procs"] SUBSEP kv["stat"] SUBSEP kv["scenario"] SUBSEP kv["size"]
         if (!(g in seen)) { seen[g] = 1; order[++ngroups] = g }
         v[g, kv["impl"]] = v[g, kv["impl"]] " " kv["metric"]
         unit[g] = kv["unit"]
         count[g, kv["impl"]]++
+        # The size of the run, said again in the summary.
+        if (kv["depth"] != "") depth[g] = kv["depth"]
+        if (kv["live_mb"] != "") live_mb[g] = kv["live_mb"]
+    }
+    # "ratio=gort/<other>=x.xx" (two significant digits below 0.1: pause
+    # ratios can be tiny), or "=n/a" when either side is missing.
+    function ratio_of(gort, other, name,    r) {
+        if (gort == "" || other == "" || other == 0) return "ratio=gort/" name "=n/a"
+        r = gort / other
+        return sprintf((r < 0.1 && r > 0) ? "ratio=gort/%s=%.2g" : "ratio=gort/%s=%.2f", name, r)
     }
     END {
         for (k = 1; k <= ngroups; k++) {
             g = order[k]
             split(g, f, SUBSEP)
             name = f[1]; procs = f[2]; stat = f[3]; scen = f[4]
-            gort = median(v[g, "gort"]); go = median(v[g, "go"])
+            gort = median(v[g, "gort"]); go = median(v[g, "go"]); boehm = median(v[g, "boehm"])
             gs = (gort == "") ? "n/a" : num(gort)
             os = (go == "") ? "n/a" : num(go)
+            bs = (boehm == "") ? "n/a" : num(boehm)
             reps = count[g, "gort"] + 0
-            if (name == "spawn" || name == "yield") {
+            if (name == "binarytrees" || name == "alloc" || name == "pause") {
+                # Three columns. A missing boehm column leaves the verdicts
+                # that also compare with Boehm to Go alone (binarytrees time),
+                # and those that compare only with Boehm (pause) n/a.
+                if (name == "binarytrees" && stat == "time") {
+                    target = "<go,<boehm"
+                    if (gort == "" || go == "") verdict = "n/a"
+                    else verdict = (gort < go && (boehm == "" || gort < boehm)) ? "met" : "missed"
+                } else if (name == "binarytrees") {
+                    target = "<=1.5xgo"
+                    if (gort == "" || go == "") verdict = "n/a"
+                    else verdict = (gort <= 1.5 * go) ? "met" : "missed"
+                } else if (name == "alloc") {
+                    target = "<=go"
+                    if (gort == "" || go == "") verdict = "n/a"
+                    else verdict = (gort <= go) ? "met" : "missed"
+                } else {
+                    target = "<=boehm"
+                    if (gort == "" || boehm == "") verdict = "n/a"
+                    else verdict = (gort <= boehm) ? "met" : "missed"
+                }
+                line = "name=" name
+                if (name == "binarytrees") line = line " depth=" depth[g]
+                if (name == "alloc") line = line " size=" f[5]
+                if (name == "pause") line = line " live_mb=" live_mb[g]
+                line = line " procs=" procs
+                if (stat != "") line = line " stat=" stat
+                line = line " " ratio_of(gort, go, "go") " " ratio_of(gort, boehm, "boehm")
+                line = line " gort=" gs " go=" os " boehm=" bs " unit=" unit[g]
+                line = line " target=" target " verdict=" verdict
+                if (name == "pause" && stat == "pause_max" && gort != "")
+                    line = line " gort_worst=" num(worst(v[g, "gort"]))
+                printf "%s reps=%d\n", line, reps
+            } else if (name == "spawn" || name == "yield") {
                 limit = (name == "spawn") ? 0.5 : 0.25
                 if (gort == "" || go == "" || go == 0) { ratio = "n/a"; verdict = "n/a" }
                 else {

@@ -151,7 +151,7 @@ void gort_gc_runtime_stopped(void) {
     bool abort_cycle = gc.running;
     gort_rt_lock_release(&gc.lock);
     if (abort_cycle) { /* its driver was abandoned by go_main's return (rule 13) */
-        atomic_store(&go_internal_gc_marking, 0);
+        __atomic_store_n(&go_internal_gc_marking, 0, __ATOMIC_SEQ_CST);
         gc_mark_abort();
         gort_rt_lock_acquire(&gc.lock);
         gc.running = false;
@@ -243,7 +243,7 @@ static void run_cycle(void) {
     gort_rt_lock_acquire(&gc.lock);
     gc.marks_started++;
     gort_rt_lock_release(&gc.lock);
-    atomic_store(&go_internal_gc_marking, 1);
+    __atomic_store_n(&go_internal_gc_marking, 1, __ATOMIC_SEQ_CST);
     gc_mark_cycle_begin();
     for (;;) {
         gc_mark_flush_buffers();
@@ -260,7 +260,7 @@ static void run_cycle(void) {
     }
     if (gc_dbg.checkmark)
         gc_mark_checkmark();
-    atomic_store(&go_internal_gc_marking, 0);
+    __atomic_store_n(&go_internal_gc_marking, 0, __ATOMIC_SEQ_CST);
     gort_stw_visit_gc_locals(release_cache, NULL);
     gc_central_mark_done();
     size_t live = (size_t)gc_mark_live_bytes();

@@ -7,6 +7,8 @@ set -euo pipefail
 target=${1:-demo}
 
 # The release preset builds the unit tests too (cmocka), so `make demo` needs it.
+# bench: Go for the Go twins of every benchmark, libgc (Boehm-GC) for the twins
+# of the collector benchmarks (bench/boehm/, built when CMake finds bdw-gc).
 demo=(cmake make gcc pkg-config libuv1-dev libc6-dev libcmocka-dev)
 case "$target" in
 demo)  pkgs=("${demo[@]}") ;;
