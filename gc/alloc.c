@@ -108,15 +108,15 @@ static uint64_t below_mask(uint32_t freeindex, size_t w) {
 /* The caller owns s (popped from a list, or holds it otherwise). */
 static int sweep_span(gc_span *s) {
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == SPAN_LARGE) {
-        bool marked = bit_get(s->markbits, 0);
+        bool marked = mark_get(s, 0);
         if (!marked && bit_get(s->finbits, 0)) {
-            bit_put(s->markbits, 0, true); /* kept for its finalizer (rule 4) */
+            /* kept for its finalizer (rule 4) */
             bit_put(s->finbits, 0, false);
             gc_final_queue((void *)s->start);
             marked = true;
         }
         if (marked) {
-            bit_put(s->markbits, 0, false);
+            atomic_store_explicit(&s->marks[0], 0, memory_order_relaxed);
             return SWEPT_FULL;
         }
         size_t bytes = s->npages * GC_PAGE_SIZE;
@@ -131,7 +131,12 @@ static int sweep_span(gc_span *s) {
     for (size_t w = 0; w < s->bits_words; w++) {
         uint64_t allocated = atomic_load_explicit(&s->allocbits[w], memory_order_relaxed) |
                              below_mask(s->freeindex, w);
-        uint64_t marked = atomic_load_explicit(&s->markbits[w], memory_order_relaxed);
+        uint64_t marked = 0;
+        if (allocated != 0) {
+            size_t n = s->nelems - w * 64 < 64 ? s->nelems - w * 64 : 64;
+            for (size_t k = 0; k < n; k++)
+                marked |= (uint64_t)mark_get(s, w * 64 + k) << k;
+        }
         uint64_t dead = allocated & ~marked;
         uint64_t fin = dead & atomic_load_explicit(&s->finbits[w], memory_order_relaxed);
         if (fin != 0) {
@@ -156,9 +161,9 @@ static int sweep_span(gc_span *s) {
             }
         }
         atomic_store_explicit(&s->allocbits[w], marked, memory_order_relaxed);
-        atomic_store_explicit(&s->markbits[w], 0, memory_order_relaxed);
         nalloc += (size_t)__builtin_popcountll(marked);
     }
+    memset((void *)s->marks, 0, s->nelems); /* no marker runs during sweeping */
     s->freeindex = 0;
     s->alloc_cache = 0;
     s->nalloc = (uint32_t)nalloc;
@@ -262,18 +267,20 @@ void gc_central_mark_done(void) {
 static bool span_bits_init(gc_span *s, size_t nelems, bool with_ptrbits) {
     size_t words = (nelems + 63) / 64;
     size_t ptrwords = with_ptrbits ? s->npages * GC_PAGE_SIZE / 8 / 64 : 0;
+    size_t markwords = (nelems + 7) / 8;
     if (gc_os_fail())
         return false;
-    _Atomic uint64_t *b = calloc(4 * words + ptrwords, sizeof(uint64_t));
+    _Atomic uint64_t *b = calloc(3 * words + ptrwords + markwords, sizeof(uint64_t));
     if (b == NULL)
         return false;
     s->bits_block = b;
     s->bits_words = words;
     s->allocbits = b;
-    s->markbits = b + words;
-    s->finbits = b + 2 * words;
-    s->custombits = b + 3 * words;
-    s->ptrbits = with_ptrbits ? b + 4 * words : NULL;
+    s->finbits = b + words;
+    s->custombits = b + 2 * words;
+    s->ptrbits = with_ptrbits ? b + 3 * words : NULL;
+    s->marks = (_Atomic uint8_t *)(b + 3 * words + ptrwords);
+    atomic_store_explicit(&s->has_custom, false, memory_order_relaxed);
     return true;
 }
 
@@ -422,6 +429,7 @@ static void ptrbits_write(gc_cache *c, gc_span *s, size_t idx, const go_type *t,
         else if (n == 1 && c->memo_type == t)
             mask = c->memo_mask;
         else {
+            check_type(t);
             mask = type_mask(t, n);
             if (n == 1) {
                 c->memo_type = t;
@@ -433,6 +441,8 @@ static void ptrbits_write(gc_cache *c, gc_span *s, size_t idx, const go_type *t,
     }
     for (size_t k = 0; k < nw; k += 64)
         ptrbits_assign(s->ptrbits, wb + k, nw - k < 64 ? nw - k : 64, 0);
+    if (t != NULL)
+        check_type(t);
     if (t != NULL)
         for (size_t e = 0; e < n; e++)
             for (size_t i = 0; i < t->nptrs; i++)
@@ -553,6 +563,7 @@ static inline void *alloc_small(size_t size, const go_type *t, size_t n, gort_gc
         if (scan != NULL) { /* the header, before the object is published */
             __atomic_store_n((gort_gc_scan_fn *)p, scan, __ATOMIC_RELAXED);
             bit_put(s->custombits, idx, true);
+            atomic_store_explicit(&s->has_custom, true, memory_order_relaxed);
         }
     }
     if (GORT_UNLIKELY(gort_gc_marking()))
@@ -562,6 +573,8 @@ static inline void *alloc_small(size_t size, const go_type *t, size_t n, gort_gc
 }
 
 static void *alloc_large(size_t size, const go_type *t, size_t n, gort_gc_scan_fn scan) {
+    if (t != NULL)
+        check_type(t);
     go_safepoint();
     gc_maybe_trigger();
     (void)gc_cache_self(); /* fatal on an unattached thread */
@@ -641,9 +654,9 @@ static void *alloc_typed(const go_type *t, size_t n) {
 }
 
 void *go_new(const go_type *t) {
-    if (GORT_UNLIKELY(t == NULL || t->nptrs != 0))
+    if (GORT_UNLIKELY(t == NULL))
         check_type(t);
-    return alloc_typed(t, 1);
+    return alloc_typed(t, 1); /* the type is checked when its mask is computed */
 }
 
 void *go_new_array(const go_type *t, size_t n) {

@@ -387,7 +387,8 @@ void gc_span_free(gc_span *s) {
     s->needzero = true;
     s->scavenged = false;
     s->free_since = gort_rt_nanotime();
-    s->allocbits = s->markbits = s->finbits = s->custombits = s->ptrbits = NULL;
+    s->allocbits = s->finbits = s->custombits = s->ptrbits = NULL;
+    s->marks = NULL;
     s->bits_block = NULL;
     s->large_type = NULL;
     s->large_scan = NULL;

@@ -14,8 +14,14 @@
  *     that owns it (popped from a central list).
  *   - fifs (free index for scan): release-stored by the owner after an object
  *     below it was zeroed and typed; the marker trusts slots below it.
- *   - allocbits: written by the sweeper only; markbits: set by compare-and-
- *     swap (marker, barrier, allocate-black), cleared by the sweeper.
+ *   - allocbits: written by the sweeper only.
+ *   - marks: one byte per object, set by a relaxed atomic store (marker,
+ *     barrier, allocate-black) after a relaxed load saw it clear, cleared by
+ *     the sweeper. Two markers may both see it clear and both grey the
+ *     object: it is then scanned twice, which is harmless, and saves the
+ *     locked read-modify-write that a shared bit would need (Boehm's mark
+ *     bytes; DESIGN.md section 5 asked for compare-and-swap, docs/gc.md says
+ *     why not).
  *   - ptrbits: one bit per word of the span, written by the owner when it
  *     allocates a slot (before the fifs release store), read by the marker.
  */
@@ -64,7 +70,9 @@ struct gc_span {
     _Atomic uint32_t fifs;
 
     /* Bitmaps of nelems bits (small) or one bit (large), plus ptrbits. */
-    _Atomic uint64_t *allocbits, *markbits, *finbits, *custombits;
+    _Atomic uint64_t *allocbits, *finbits, *custombits;
+    _Atomic uint8_t *marks; /* a byte per object */
+    _Atomic bool has_custom; /* some object of the span scans itself */
     _Atomic uint64_t *ptrbits; /* scan spans: a bit per word of the span */
     void *bits_block;          /* where the bitmaps live (freed with the span's class) */
     size_t bits_words;         /* words per nelems bitmap */
@@ -83,12 +91,15 @@ struct gc_span {
 static inline bool bit_get(_Atomic uint64_t *bits, size_t i) {
     return (atomic_load_explicit(&bits[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
 }
-/* Sets bit i; returns true if it was clear (the caller won). */
-static inline bool bit_set_atomic(_Atomic uint64_t *bits, size_t i) {
-    uint64_t m = (uint64_t)1 << (i & 63);
-    if (atomic_load_explicit(&bits[i >> 6], memory_order_relaxed) & m)
+static inline bool mark_get(const gc_span *s, size_t i) {
+    return atomic_load_explicit(&s->marks[i], memory_order_relaxed) != 0;
+}
+/* Marks object i; true if it was unmarked (the caller greys it). */
+static inline bool mark_set(const gc_span *s, size_t i) {
+    if (atomic_load_explicit(&s->marks[i], memory_order_relaxed) != 0)
         return false;
-    return !(atomic_fetch_or_explicit(&bits[i >> 6], m, memory_order_relaxed) & m);
+    atomic_store_explicit(&s->marks[i], 1, memory_order_relaxed);
+    return true;
 }
 /* Single-writer updates (the span's owner). */
 static inline void bit_put(_Atomic uint64_t *bits, size_t i, bool v) {

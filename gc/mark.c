@@ -1,11 +1,11 @@
 /* gc/mark.c - marking: grey work, root jobs, parallel draining, the barrier,
  * and the checkmark verifier.
  *
- * Colors: an object is white while its mark bit is clear, grey once the bit
- * is set and its address sits in some work buffer, black once scanned. Mark
- * bits change only by compare-and-swap (bit_set_atomic), so whoever sets a
- * bit owns the duty of scanning the object: there is no recursion, only work
- * buffers:
+ * Colors: an object is white while its mark byte is clear, grey once it is
+ * set and its address sits in some work buffer, black once scanned. Whoever
+ * sets the byte (mark_set: a relaxed load, then a relaxed store; two markers
+ * may both win and scan the object twice, harmlessly) owns the duty of
+ * scanning the object: there is no recursion, only work buffers:
  *   - one current buffer per marker (a marker per worker index), handed to
  *     the global full list when it fills;
  *   - a barrier buffer in every thread's cache (gc_cache.wbuf), filled by
@@ -82,6 +82,7 @@ static struct mark_state {
     int nmarkers;
     int nmarkers_init; /* how many of them hold valid state */
     _Atomic int nbusy;
+    int nhelpers; /* helpers of this run (workers) */
     _Atomic int64_t budget; /* objects left in this slice; INT64_MAX: no limit */
     _Atomic uint64_t live_other; /* bytes marked by barriers and allocate-black */
 } mk;
@@ -156,22 +157,26 @@ static GORT_NOINLINE _Noreturn void check_failed(gc_marker *m, uintptr_t target)
                   (void *)m->checking, (void *)target);
 }
 
-void gc_marker_word(gc_marker *m, uintptr_t p) {
+static inline __attribute__((always_inline)) void mark_word(gc_marker *m, uintptr_t p) {
     gc_span *s;
     size_t idx;
     uintptr_t base = gc_find_object(p, &s, &idx);
     if (base == 0)
         return;
     if (GORT_UNLIKELY(m->mode == MODE_CHECK)) {
-        if (!bit_get(s->markbits, idx))
+        if (!mark_get(s, idx))
             check_failed(m, base);
         return;
     }
-    if (!bit_set_atomic(s->markbits, idx))
+    if (!mark_set(s, idx))
         return;
     m->live += object_bytes(s);
     if (!s->noscan)
         push(m, base);
+}
+
+void gc_marker_word(gc_marker *m, uintptr_t p) {
+    mark_word(m, p);
 }
 
 __attribute__((no_sanitize("address", "thread"))) static void scan_words(gc_marker *m,
@@ -221,7 +226,7 @@ static void scan_object(gc_marker *m, uintptr_t base) {
         return;
     }
     size_t idx = gc_span_index(s, base);
-    if (bit_get(s->custombits, idx)) {
+    if (atomic_load_explicit(&s->has_custom, memory_order_relaxed) && bit_get(s->custombits, idx)) {
         gort_gc_scan_fn fn = __atomic_load_n((gort_gc_scan_fn *)base, __ATOMIC_RELAXED);
         fn((void *)(base + 16), m);
         return;
@@ -237,7 +242,7 @@ static void scan_object(gc_marker *m, uintptr_t base) {
             bits &= ((uint64_t)1 << avail) - 1;
         }
         for (; bits != 0; bits &= bits - 1)
-            gc_marker_word(m, load_word(base + (b - wb + (size_t)__builtin_ctzll(bits)) * 8));
+            mark_word(m, load_word(base + (b - wb + (size_t)__builtin_ctzll(bits)) * 8));
         b += avail;
     }
 }
@@ -260,7 +265,7 @@ void go_internal_gc_shade(const void *p) {
     gc_span *s;
     size_t idx;
     uintptr_t base = gc_find_object((uintptr_t)p, &s, &idx);
-    if (base == 0 || !bit_set_atomic(s->markbits, idx))
+    if (base == 0 || !mark_set(s, idx))
         return;
     atomic_fetch_add_explicit(&mk.live_other, object_bytes(s), memory_order_relaxed);
     if (s->noscan)
@@ -332,7 +337,7 @@ void go_memmove(void *dst, const void *src, size_t n) {
 }
 
 void gc_mark_new_object(gc_span *s, size_t idx) {
-    if (bit_set_atomic(s->markbits, idx))
+    if (mark_set(s, idx))
         atomic_fetch_add_explicit(&mk.live_other, object_bytes(s), memory_order_relaxed);
 }
 
@@ -443,14 +448,46 @@ static bool budget_take(gc_marker *m) {
     return true;
 }
 
-/* Drains until no work is reachable or the budget ends; false on the latter. */
+/* Gives half of m's buffer to the full list when other helpers have none. */
+static void share_work(gc_marker *m) {
+    workbuf *b = wb_get_empty();
+    size_t half = m->cur->n / 2;
+    memcpy(b->obj, m->cur->obj, half * sizeof(uintptr_t));
+    memmove(m->cur->obj, m->cur->obj + half, (m->cur->n - half) * sizeof(uintptr_t));
+    b->n = half;
+    m->cur->n -= half;
+    wb_put_full(b);
+}
+
+#define PREFETCH_RING 8
+
+/* Drains until no work is reachable or the budget ends; false on the latter.
+ * Objects go through a small ring and are prefetched when they enter it, so
+ * that the cache miss of one overlaps the scanning of the others. */
 static bool drain(gc_marker *m) {
+    uintptr_t ring[PREFETCH_RING];
+    unsigned head = 0, n = 0, scanned = 0;
     for (;;) {
-        if (m->cur != NULL && m->cur->n > 0) {
-            if (!budget_take(m))
+        while (n < PREFETCH_RING && m->cur != NULL && m->cur->n > 0) {
+            uintptr_t o = m->cur->obj[--m->cur->n];
+            __builtin_prefetch((const void *)o);
+            ring[(head + n++) % PREFETCH_RING] = o;
+        }
+        if (n > 0) {
+            if (!budget_take(m)) { /* give the ring back */
+                for (; n > 0; n--, head++)
+                    push(m, ring[head % PREFETCH_RING]);
                 return false;
+            }
             m->budget_left--;
-            scan_object(m, m->cur->obj[--m->cur->n]);
+            uintptr_t o = ring[head % PREFETCH_RING];
+            head++;
+            n--;
+            scan_object(m, o);
+            if (++scanned % 32 == 0 && m->cur != NULL && m->cur->n >= 16 &&
+                atomic_load_explicit(&mk.nfull, memory_order_relaxed) == 0 &&
+                atomic_load_explicit(&mk.nbusy, memory_order_relaxed) < mk.nhelpers)
+                share_work(m);
             continue;
         }
         workbuf *b = wb_take_full();
@@ -503,6 +540,7 @@ bool gc_mark_run(uint64_t budget) {
     for (int i = 0; i < mk.nmarkers; i++)
         mk.markers[i].budget_left = 0;
     atomic_store(&mk.nbusy, 0);
+    mk.nhelpers = gort_sched_worker_count();
     if (gort_sched_worker_count() > mk.nmarkers)
         gort_rt_fatal("mark: the worker count changed during a cycle");
     gort_stw_run_parallel(mark_helper, NULL);
@@ -542,9 +580,9 @@ void gc_mark_abort(void) {
     mk.njobs = 0;
     for (gc_span *s = gc_span_all(); s != NULL; s = s->all_next) {
         uint8_t st = atomic_load(&s->state);
-        if ((st == SPAN_SMALL || st == SPAN_LARGE) && s->markbits != NULL)
-            for (size_t w = 0; w < s->bits_words; w++)
-                atomic_store_explicit(&s->markbits[w], 0, memory_order_relaxed);
+        if ((st == SPAN_SMALL || st == SPAN_LARGE) && s->marks != NULL)
+            for (size_t i = 0; i < s->nelems; i++)
+                atomic_store_explicit(&s->marks[i], 0, memory_order_relaxed);
     }
 }
 
@@ -570,7 +608,7 @@ void gc_mark_checkmark(void) {
                 continue;
             /* A marked object, or an unmarked finalizable one (its
              * referents were marked on its behalf): no white referent. */
-            if (bit_get(s->markbits, i) || bit_get(s->finbits, i)) {
+            if (mark_get(s, i) || bit_get(s->finbits, i)) {
                 check_object(&m, s->start + i * s->elemsize);
                 checked++;
             }

@@ -65,7 +65,9 @@ static bool examine(gort_worker *w, observed *o, int64_t now) {
     bool busy = (st == W_RUNNING || st == W_STOPPED) &&
                 atomic_load_explicit(&w->current, memory_order_relaxed) != NULL;
     uint32_t tick = atomic_load_explicit(&w->schedtick, memory_order_relaxed);
-    if (!busy || tick != o->schedtick) {
+    /* A stopped worker sits at a safepoint: a long pause (a collection run
+     * by its task) is not a stall of that task. */
+    if (!busy || tick != o->schedtick || st == W_STOPPED) {
         o->schedtick = tick;
         o->since = now;
         o->reported = false;

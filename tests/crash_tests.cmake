@@ -14,3 +14,10 @@ foreach(mode default mprotect none none-alone)
     gort_add_crash_test(NAME crash_stack_overflow_${mode} PROGRAM crash_stack_overflow
         ARGS ${mode} SIGNAL 6 REGEX "${GORT_OVERFLOW_REGEX}")
 endforeach()
+
+# Allocation from a thread that is not attached (gc/alloc.c).
+set(GORT_UNATTACHED_ALLOC_REGEX "gort: fatal: [^\n]*alloc[^\n]*(unattached|not attached)")
+foreach(mode new bytes array large thread detached)
+    gort_add_crash_test(NAME crash_gc_unattached_alloc_${mode} PROGRAM crash_gc_unattached_alloc
+        ARGS ${mode} SIGNAL 6 REGEX "${GORT_UNATTACHED_ALLOC_REGEX}")
+endforeach()
