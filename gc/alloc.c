@@ -132,11 +132,12 @@ static int sweep_span(gc_span *s) {
         uint64_t allocated = atomic_load_explicit(&s->allocbits[w], memory_order_relaxed) |
                              below_mask(s->freeindex, w);
         uint64_t marked = 0;
-        if (allocated != 0) {
-            size_t n = s->nelems - w * 64 < 64 ? s->nelems - w * 64 : 64;
-            for (size_t k = 0; k < n; k++)
-                marked |= (uint64_t)mark_get(s, w * 64 + k) << k;
-        }
+        if (allocated != 0) /* eight mark bytes (each 0 or 1) into eight bits at a time */
+            for (size_t k = 0; k < 8; k++) {
+                uint64_t bytes;
+                memcpy(&bytes, (const void *)&s->marks[w * 64 + k * 8], 8);
+                marked |= ((bytes * 0x0102040810204080ULL) >> 56) << (k * 8);
+            }
         uint64_t dead = allocated & ~marked;
         uint64_t fin = dead & atomic_load_explicit(&s->finbits[w], memory_order_relaxed);
         if (fin != 0) {
@@ -163,7 +164,7 @@ static int sweep_span(gc_span *s) {
         atomic_store_explicit(&s->allocbits[w], marked, memory_order_relaxed);
         nalloc += (size_t)__builtin_popcountll(marked);
     }
-    memset((void *)s->marks, 0, s->nelems); /* no marker runs during sweeping */
+    memset((void *)s->marks, 0, s->bits_words * 64); /* no marker runs during sweeping */
     s->freeindex = 0;
     s->alloc_cache = 0;
     s->nalloc = (uint32_t)nalloc;
@@ -233,8 +234,10 @@ bool gc_sweep_one(void) {
 void gc_sweep_all(void) {
     for (int spc = 0; spc < GC_NSPC; spc++) {
         bool none = false;
-        while (!none)
+        while (!none) {
             sweep_from(&centrals[spc], false, &none);
+            go_safepoint(); /* between spans: none is held */
+        }
     }
     /* A sweep in progress elsewhere is between two safepoints of its thread:
      * it ends soon. */
@@ -267,7 +270,7 @@ void gc_central_mark_done(void) {
 static bool span_bits_init(gc_span *s, size_t nelems, bool with_ptrbits) {
     size_t words = (nelems + 63) / 64;
     size_t ptrwords = with_ptrbits ? s->npages * GC_PAGE_SIZE / 8 / 64 : 0;
-    size_t markwords = (nelems + 7) / 8;
+    size_t markwords = words * 8; /* a byte per object, whole words of 64 */
     if (gc_os_fail())
         return false;
     _Atomic uint64_t *b = calloc(3 * words + ptrwords + markwords, sizeof(uint64_t));
@@ -298,6 +301,8 @@ static gc_span *span_new_small(int spc) {
     }
     ASAN_UNPOISON((void *)s->start, s->npages * GC_PAGE_SIZE);
     s->elemsize = (uint32_t)size;
+    s->obj_bytes = size;
+    s->ptr_field = size / 8 >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << (size / 8)) - 1;
     s->nelems = (uint32_t)nelems;
     s->divmul = (((uint64_t)1 << 32) + size - 1) / size;
     s->freeindex = 0;
@@ -405,10 +410,10 @@ static uint64_t type_mask(const go_type *t, size_t n) {
     return m;
 }
 
-/* Writes nw bits (nw <= 64) of mask at bit wb of bm. [owner] */
-static void ptrbits_assign(_Atomic uint64_t *bm, size_t wb, size_t nw, uint64_t mask) {
+/* Writes nw bits (nw <= 64; field: nw ones) of mask at bit wb of bm. [owner] */
+static inline void ptrbits_assign(_Atomic uint64_t *bm, size_t wb, size_t nw, uint64_t field,
+                                  uint64_t mask) {
     size_t w = wb >> 6, sh = wb & 63;
-    uint64_t field = nw == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nw) - 1);
     uint64_t old = atomic_load_explicit(&bm[w], memory_order_relaxed);
     atomic_store_explicit(&bm[w], (old & ~(field << sh)) | (mask << sh), memory_order_relaxed);
     if (sh + nw > 64) {
@@ -436,11 +441,14 @@ static void ptrbits_write(gc_cache *c, gc_span *s, size_t idx, const go_type *t,
                 c->memo_mask = mask;
             }
         }
-        ptrbits_assign(s->ptrbits, wb, nw, mask);
+        ptrbits_assign(s->ptrbits, wb, nw, s->ptr_field, mask);
         return;
     }
-    for (size_t k = 0; k < nw; k += 64)
-        ptrbits_assign(s->ptrbits, wb + k, nw - k < 64 ? nw - k : 64, 0);
+    for (size_t k = 0; k < nw; k += 64) {
+        size_t bits = nw - k < 64 ? nw - k : 64;
+        ptrbits_assign(s->ptrbits, wb + k, bits,
+                       bits == 64 ? ~(uint64_t)0 : ((uint64_t)1 << bits) - 1, 0);
+    }
     if (t != NULL)
         check_type(t);
     if (t != NULL)
@@ -450,6 +458,25 @@ static void ptrbits_write(gc_cache *c, gc_span *s, size_t idx, const go_type *t,
 }
 
 /* ---- allocation ---------------------------------------------------------------------- */
+
+/* Zeroes a slot of a span that held data; no call for the small ones. */
+static inline void zero_slot(void *p, size_t bytes) {
+    ASAN_UNPOISON(p, bytes);
+    if (bytes > 64) {
+        memset(p, 0, bytes);
+        return;
+    }
+    uint64_t *w = p;
+    w[0] = 0;
+    if (bytes == 8)
+        return;
+    uint64_t *end = (uint64_t *)((char *)p + bytes); /* every other class: 16 * k bytes */
+    w[1] = 0;
+    for (w += 2; w < end; w += 2) {
+        w[0] = 0;
+        w[1] = 0;
+    }
+}
 
 /* The next free slot at or after s->freeindex into s->alloc_cache; false if none. */
 static bool span_refill_cache(gc_span *s) {
@@ -487,7 +514,7 @@ static inline int64_t span_take(gc_span *s) {
         return -1;
     }
     s->freeindex = idx + 1;
-    s->alloc_cache = b == 63 ? 0 : ac >> (b + 1);
+    s->alloc_cache = (ac >> b) >> 1;
     s->nalloc++;
     return idx;
 }
@@ -554,10 +581,8 @@ static inline void *alloc_small(size_t size, const go_type *t, size_t n, gort_gc
         if (p == NULL)
             return NULL;
     }
-    if (s->needzero) {
-        ASAN_UNPOISON(p, s->elemsize);
-        memset(p, 0, s->elemsize);
-    }
+    if (s->needzero)
+        zero_slot(p, s->elemsize);
     if (!noscan) {
         ptrbits_write(c, s, idx, t, n);
         if (scan != NULL) { /* the header, before the object is published */
@@ -575,6 +600,8 @@ static inline void *alloc_small(size_t size, const go_type *t, size_t n, gort_gc
 static void *alloc_large(size_t size, const go_type *t, size_t n, gort_gc_scan_fn scan) {
     if (t != NULL)
         check_type(t);
+    if (size > gc_heap_state.reserved)
+        return NULL; /* more than the heap's address space: no collection helps */
     go_safepoint();
     gc_maybe_trigger();
     (void)gc_cache_self(); /* fatal on an unattached thread */
@@ -597,6 +624,7 @@ static void *alloc_large(size_t size, const go_type *t, size_t n, gort_gc_scan_f
         memset(p, 0, size);
     s->elemsize = (uint32_t)(npages * GC_PAGE_SIZE > UINT32_MAX ? UINT32_MAX
                                                                 : npages * GC_PAGE_SIZE);
+    s->obj_bytes = npages * GC_PAGE_SIZE;
     s->nelems = 1;
     s->divmul = 0;
     s->nalloc = 1;
@@ -632,9 +660,9 @@ static void object_slot(void *p, gc_span **s, size_t *idx) {
 static void *alloc_typed(const go_type *t, size_t n) {
     if (GORT_UNLIKELY(atomic_load_explicit(&gc_stress_flag, memory_order_relaxed) != 0))
         gc_stress_tick();
-    if (t->size != 0 && n > SIZE_MAX / t->size)
+    size_t size;
+    if (__builtin_mul_overflow(t->size, n, &size))
         return NULL;
-    size_t size = t->size * n;
     if (size == 0)
         return zerobase;
     const go_type *scan_t = t->nptrs != 0 ? t : NULL;
@@ -653,10 +681,55 @@ static void *alloc_typed(const go_type *t, size_t n) {
     return p;
 }
 
+/* The memoised pointer mask of t for c (computed on a miss). */
+static GORT_NOINLINE uint64_t memo_miss(gc_cache *c, const go_type *t) {
+    check_type(t);
+    c->memo_type = t;
+    c->memo_mask = type_mask(t, 1);
+    return c->memo_mask;
+}
+
+/* The fast path: a small object of a type without finalizer, from the span
+ * of the calling thread's cache, with no call unless the span is exhausted,
+ * the type is not the memoised one, or the collector marks. Everything else
+ * goes through alloc_typed. */
 void *go_new(const go_type *t) {
+    void **slot = gort_sched_gc_local_slot();
+    gc_cache *c;
+    if (GORT_LIKELY(slot != NULL && (c = *slot) != NULL && t != NULL)) {
+        size_t size = t->size;
+        if (GORT_LIKELY(size - 1 < 512 && t->finalize == NULL &&
+                        atomic_load_explicit(&gc_stress_flag, memory_order_relaxed) == 0)) {
+            bool noscan = t->nptrs == 0;
+            gc_span *s = c->alloc[gc_class_by_8[(size + 7) >> 3] * 2 + noscan];
+            uint64_t ac;
+            if (GORT_LIKELY(s != NULL && (ac = s->alloc_cache) != 0)) {
+                unsigned b = (unsigned)__builtin_ctzll(ac);
+                uint32_t idx = s->freeindex + b;
+                if (GORT_LIKELY(idx < s->nelems)) {
+                    s->freeindex = idx + 1;
+                    s->alloc_cache = (ac >> b) >> 1;
+                    s->nalloc++;
+                    size_t bytes = s->elemsize;
+                    void *p = (void *)(s->start + idx * bytes);
+                    if (s->needzero)
+                        zero_slot(p, bytes);
+                    if (!noscan) {
+                        uint64_t mask = c->memo_type == t ? c->memo_mask : memo_miss(c, t);
+                        ptrbits_assign(s->ptrbits, idx * (bytes / 8), bytes / 8, s->ptr_field,
+                                       mask);
+                    }
+                    if (GORT_UNLIKELY(gort_gc_marking()))
+                        gc_mark_new_object(s, idx);
+                    atomic_store_explicit(&s->fifs, idx + 1, memory_order_release);
+                    return p;
+                }
+            }
+        }
+    }
     if (GORT_UNLIKELY(t == NULL))
         check_type(t);
-    return alloc_typed(t, 1); /* the type is checked when its mask is computed */
+    return alloc_typed(t, 1);
 }
 
 void *go_new_array(const go_type *t, size_t n) {

@@ -110,6 +110,8 @@ void gort_gc_debug_parse(const char *spec) {
 
 /* ---- start and stop ------------------------------------------------------------------------ */
 
+static void set_goal(size_t live);
+
 static void init_once(void) {
     gc_heap_init();
     gc.t_init = gort_rt_nanotime();
@@ -124,6 +126,10 @@ void gort_gc_runtime_starting(int gc_percent, size_t memory_limit, size_t heap_l
     gc.gc_percent = gc_percent;
     gc.memory_limit = memory_limit;
     gort_gc_debug_parse(getenv("GORT_DEBUG"));
+    pthread_mutex_lock(&gc.stats_lock);
+    size_t live = gc.live;
+    pthread_mutex_unlock(&gc.stats_lock);
+    set_goal(live); /* this start's pacing, from the last cycle's live heap */
 }
 
 static void wake_waiters(bool tasks_too) {

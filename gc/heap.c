@@ -36,8 +36,8 @@ void __lsan_register_root_region(const void *p, size_t size);
 gc_heap gc_heap_state;
 uint32_t gc_class_size[GC_NCLASSES];
 uint8_t gc_class_npages[GC_NCLASSES];
-static uint8_t class_by_8[1024 / 8 + 1];        /* sizes <= 1024, by (size + 7) / 8 */
-static uint8_t class_by_128[32768 / 128 + 1];   /* sizes <= 32768, by (size + 127) / 128 */
+uint8_t gc_class_by_8[1024 / 8 + 1];      /* sizes <= 1024, by (size + 7) / 8 */
+uint8_t gc_class_by_128[32768 / 128 + 1]; /* sizes <= 32768, by (size + 127) / 128 */
 
 static gc_span *free_bins[GC_FREE_BINS + 1]; /* [heap.lock] bin n: free spans of n pages */
 static gc_span *free_large;                  /* [heap.lock] free spans of more pages */
@@ -75,22 +75,14 @@ static void classes_init(void) {
     for (size_t i = 0; i <= 1024 / 8; i++) {
         while (gc_class_size[c] < i * 8)
             c++;
-        class_by_8[i] = (uint8_t)c;
+        gc_class_by_8[i] = (uint8_t)c;
     }
     c = 1;
     for (size_t i = 0; i <= 32768 / 128; i++) {
         while (gc_class_size[c] < i * 128)
             c++;
-        class_by_128[i] = (uint8_t)c;
+        gc_class_by_128[i] = (uint8_t)c;
     }
-}
-
-size_t gc_size_to_class(size_t size) {
-    if (size <= 1024)
-        return class_by_8[(size + 7) >> 3];
-    if (size <= 32768)
-        return class_by_128[(size + 127) >> 7];
-    return 0;
 }
 
 int gort_gc_class_count(void) {

@@ -60,6 +60,8 @@ struct gc_span {
     uintptr_t start;
     size_t npages;
     uint32_t elemsize; /* small: class size */
+    size_t obj_bytes;  /* small: elemsize; large: the span's bytes (for live accounting) */
+    uint64_t ptr_field; /* scan spans: a mask of elemsize / 8 bits (all ones past 64) */
     uint32_t nelems;
     uint64_t divmul; /* offset * divmul >> 32 == offset / elemsize within the span */
 
@@ -126,7 +128,15 @@ extern uint32_t gc_class_size[GC_NCLASSES];
 extern uint8_t gc_class_npages[GC_NCLASSES];
 
 void gc_heap_init(void); /* once */
-size_t gc_size_to_class(size_t size); /* 0 for large */
+extern uint8_t gc_class_by_8[1024 / 8 + 1];
+extern uint8_t gc_class_by_128[32768 / 128 + 1];
+static inline size_t gc_size_to_class(size_t size) { /* 0 for large */
+    if (size <= 1024)
+        return gc_class_by_8[(size + 7) >> 3];
+    if (size <= 32768)
+        return gc_class_by_128[(size + 127) >> 7];
+    return 0;
+}
 /* A span of npages in state SMALL or LARGE (not yet published to lookups:
  * the caller fills it and calls gc_span_publish), or NULL when the limit or
  * the OS refuses. */

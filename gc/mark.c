@@ -145,12 +145,6 @@ static void push(gc_marker *m, uintptr_t obj) {
 
 /* ---- marking an object --------------------------------------------------------------- */
 
-static size_t object_bytes(const gc_span *s) {
-    return atomic_load_explicit(&s->state, memory_order_relaxed) == SPAN_LARGE
-               ? s->npages * GC_PAGE_SIZE
-               : s->elemsize;
-}
-
 static GORT_NOINLINE _Noreturn void check_failed(gc_marker *m, uintptr_t target) {
     gort_rt_fatal("checkmark: marked object %p points to unmarked object %p (heap corruption "
                   "or a pointer store without GO_STORE)",
@@ -170,7 +164,7 @@ static inline __attribute__((always_inline)) void mark_word(gc_marker *m, uintpt
     }
     if (!mark_set(s, idx))
         return;
-    m->live += object_bytes(s);
+    m->live += s->obj_bytes;
     if (!s->noscan)
         push(m, base);
 }
@@ -233,6 +227,15 @@ static void scan_object(gc_marker *m, uintptr_t base) {
     }
     size_t nw = s->elemsize / 8;
     size_t wb = idx * nw, end = wb + nw;
+    if (nw <= 64) { /* the object's bits in at most two bitmap words */
+        size_t w = wb >> 6, sh = wb & 63;
+        uint64_t bits = atomic_load_explicit(&s->ptrbits[w], memory_order_relaxed) >> sh;
+        if (sh + nw > 64)
+            bits |= atomic_load_explicit(&s->ptrbits[w + 1], memory_order_relaxed) << (64 - sh);
+        for (bits &= s->ptr_field; bits != 0; bits &= bits - 1)
+            mark_word(m, load_word(base + (size_t)__builtin_ctzll(bits) * 8));
+        return;
+    }
     for (size_t b = wb; b < end;) {
         uint64_t bits =
             atomic_load_explicit(&s->ptrbits[b >> 6], memory_order_relaxed) >> (b & 63);
@@ -267,7 +270,7 @@ void go_internal_gc_shade(const void *p) {
     uintptr_t base = gc_find_object((uintptr_t)p, &s, &idx);
     if (base == 0 || !mark_set(s, idx))
         return;
-    atomic_fetch_add_explicit(&mk.live_other, object_bytes(s), memory_order_relaxed);
+    atomic_fetch_add_explicit(&mk.live_other, s->obj_bytes, memory_order_relaxed);
     if (s->noscan)
         return;
     void **slot = gort_sched_gc_local_slot();
@@ -338,7 +341,7 @@ void go_memmove(void *dst, const void *src, size_t n) {
 
 void gc_mark_new_object(gc_span *s, size_t idx) {
     if (mark_set(s, idx))
-        atomic_fetch_add_explicit(&mk.live_other, object_bytes(s), memory_order_relaxed);
+        atomic_fetch_add_explicit(&mk.live_other, s->obj_bytes, memory_order_relaxed);
 }
 
 /* ---- root jobs ---------------------------------------------------------------------------- */

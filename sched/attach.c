@@ -37,13 +37,6 @@ GORT_NOINLINE gort_member *gort_sched_attached_self(void) {
     return tls_attached;
 }
 
-GORT_NOINLINE void **gort_sched_gc_local_slot(void) {
-    gort_worker *w = gort_sched_self();
-    if (w != NULL)
-        return &w->m.gc_local;
-    gort_member *m = tls_attached;
-    return m != NULL ? &m->gc_local : NULL;
-}
 
 int go_thread_attach(void) {
     if (gort_sched_self() != NULL)

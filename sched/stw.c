@@ -57,6 +57,8 @@ static struct stw_state {
     void *job_arg;
     _Atomic uint64_t job_gen;
     _Atomic int32_t job_remaining;
+    _Atomic int32_t job_idle_running; /* idle workers inside a claim attempt or a share */
+    _Atomic uint8_t job_claimed[1024]; /* shares taken, by worker index (see run_parallel) */
     /* Statistics: written by the requester, read by anyone, under stats_lock. */
     gort_stw_stats stats;
     pthread_mutex_t stats_lock;
@@ -79,7 +81,7 @@ static bool world_is_stopped(void) {
 }
 
 static bool job_done(void) {
-    return atomic_load(&stw.job_remaining) == 0;
+    return atomic_load(&stw.job_remaining) == 0 && atomic_load(&stw.job_idle_running) == 0;
 }
 
 static void requester_wait(bool (*done)(void)) {
@@ -95,12 +97,38 @@ static void requester_wait(bool (*done)(void)) {
     }
 }
 
+/* Runs share i of the current parallel function if nobody took it yet. */
+static bool claim_share(int i) {
+    uint8_t expected = 0;
+    return atomic_compare_exchange_strong(&stw.job_claimed[i], &expected, 1);
+}
+
+/* An idle worker woken during a pause (run_parallel wakes them) runs its own
+ * share of a parallel function unless the requester took it first. */
+static void idle_worker_help(gort_member *m) {
+    uint64_t jg = atomic_load_explicit(&stw.job_gen, memory_order_acquire);
+    if (jg == m->last_job_gen)
+        return;
+    m->last_job_gen = jg;
+    atomic_fetch_add(&stw.job_idle_running, 1);
+    if (claim_share(m->index))
+        stw.job_fn(stw.job_arg, m->index);
+    if (atomic_fetch_sub(&stw.job_idle_running, 1) == 1)
+        notify_requester();
+}
+
 /* Waits while m->state == stopped_state; returns when it changed. */
 static void wait_while_state(gort_member *m, uint32_t stopped_state) {
     for (int i = 0;; i++) {
         uint32_t wk = atomic_load(&stw.wake);
         if (atomic_load(&m->state) != stopped_state)
             return;
+        if (m->is_worker && stopped_state == W_STOPPED_IDLE &&
+            atomic_load_explicit(&stw.job_gen, memory_order_relaxed) != m->last_job_gen) {
+            idle_worker_help(m);
+            i = 0;
+            continue;
+        }
         if (i < SPIN_ITERATIONS) {
             gort_rt_cpu_relax();
             continue;
@@ -406,20 +434,31 @@ void gort_stw_run_parallel(gort_stw_parallel_fn fn, void *arg) {
         gort_rt_fatal("stop-the-world: run_parallel outside a pause");
     int n = gort_sched.nworkers;
     bool participant[n > 0 ? n : 1];
-    int32_t count = 0;
+    int32_t count = 0, nidle = 0;
     for (int i = 0; i < n; i++) {
         gort_worker *w = &gort_sched.workers[i];
-        participant[i] = w != stw.owner_worker && atomic_load(&w->m.state) == W_STOPPED;
+        uint32_t s = atomic_load(&w->m.state);
+        participant[i] = w != stw.owner_worker && s == W_STOPPED;
         count += participant[i];
+        nidle += s == W_STOPPED_IDLE;
+        atomic_store(&stw.job_claimed[i], participant[i] ? 1 : 0);
     }
     stw.job_fn = fn;
     stw.job_arg = arg;
     atomic_store(&stw.job_remaining, count);
     atomic_fetch_add_explicit(&stw.job_gen, 1, memory_order_release);
-    if (count > 0)
+    if (count > 0 || nidle > 0)
         wake_stopped();
+    /* Idle workers sleep in uv_run: wake them so that they take their own
+     * shares (idle_worker_help) while we take the others'. Whichever claims
+     * a share first runs it; a worker woken too late finds it taken. */
     for (int i = 0; i < n; i++)
-        if (!participant[i])
+        if (atomic_load(&gort_sched.workers[i].m.state) == W_STOPPED_IDLE)
+            uv_async_send(&gort_sched.workers[i].wake);
+    if (stw.owner_worker != NULL && claim_share(stw.owner_worker->index))
+        fn(arg, stw.owner_worker->index);
+    for (int i = 0; i < n; i++)
+        if (!participant[i] && claim_share(i))
             fn(arg, i);
     requester_wait(job_done);
 }

@@ -46,6 +46,14 @@ static __thread bool tls_stw_owner;
 GORT_NOINLINE gort_worker *gort_sched_self(void) {
     return tls_self;
 }
+/* Every allocation asks this: one thread-local read on a worker. */
+GORT_NOINLINE void **gort_sched_gc_local_slot(void) {
+    gort_worker *w = tls_self;
+    if (GORT_LIKELY(w != NULL))
+        return &w->m.gc_local;
+    gort_member *m = gort_sched_attached_self();
+    return m != NULL ? &m->gc_local : NULL;
+}
 GORT_NOINLINE void gort_sched_set_self(gort_worker *w) {
     tls_self = w;
 }
