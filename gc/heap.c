@@ -1,8 +1,9 @@
 /* gc/heap.c - the heap's address space, its page heap, spans and size classes.
  *
  * The whole heap is one reservation of address space (PROT_NONE, 64 GiB or
- * the hard limit if larger), aligned to GC_ARENA_SIZE, committed from the
- * bottom up one arena (64 MiB) at a time. A page map with one entry per 8 KiB
+ * the hard limit if larger), aligned to GC_ARENA_SIZE (64 MiB), committed from
+ * the bottom up 4 MiB or more at a time (heap_mapped counts what is committed
+ * and not returned). A page map with one entry per 8 KiB
  * page gives the span of any heap address in O(1); an address outside the
  * reservation is rejected by one subtraction and compare.
  *
@@ -30,6 +31,7 @@ void __lsan_register_root_region(const void *p, size_t size);
 #endif
 
 #define GC_RESERVE_DEFAULT ((size_t)64 << 30)
+#define GC_COMMIT_CHUNK ((size_t)4 << 20) /* the heap grows by this much at least */
 #define GC_FREE_BINS 128
 #define GC_SCAVENGE_AGE_NS ((int64_t)2000000000)
 
@@ -274,7 +276,7 @@ static bool heap_grow(size_t npages) {
     gc_heap *h = &gc_heap_state;
     size_t committed = atomic_load_explicit(&h->committed, memory_order_relaxed);
     size_t need = npages * GC_PAGE_SIZE;
-    size_t chunk = (need + GC_ARENA_SIZE - 1) & ~(GC_ARENA_SIZE - 1);
+    size_t chunk = (need + GC_COMMIT_CHUNK - 1) & ~(GC_COMMIT_CHUNK - 1);
     if (chunk > h->reserved - committed)
         chunk = h->reserved - committed;
     if (chunk < need || gc_os_fail())

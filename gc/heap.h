@@ -38,7 +38,7 @@
 
 #define GC_PAGE_SHIFT 13
 #define GC_PAGE_SIZE ((size_t)1 << GC_PAGE_SHIFT)
-#define GC_ARENA_SIZE ((size_t)64 << 20) /* the unit the heap grows by, aligned */
+#define GC_ARENA_SIZE ((size_t)64 << 20) /* the reservation's alignment */
 #define GC_NCLASSES 62                   /* class 0 is "large"; 1..61 are small */
 #define GC_NSPC (GC_NCLASSES * 2)        /* span classes: class * 2 + noscan */
 

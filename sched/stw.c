@@ -435,6 +435,10 @@ void gort_stw_run_parallel(gort_stw_parallel_fn fn, void *arg) {
     int n = gort_sched.nworkers;
     bool participant[n > 0 ? n : 1];
     int32_t count = 0, nidle = 0;
+    /* The function first: an idle worker that claims a share reset below
+     * reads it after its claim (the claim synchronizes with the reset). */
+    stw.job_fn = fn;
+    stw.job_arg = arg;
     for (int i = 0; i < n; i++) {
         gort_worker *w = &gort_sched.workers[i];
         uint32_t s = atomic_load(&w->m.state);
@@ -443,8 +447,6 @@ void gort_stw_run_parallel(gort_stw_parallel_fn fn, void *arg) {
         nidle += s == W_STOPPED_IDLE;
         atomic_store(&stw.job_claimed[i], participant[i] ? 1 : 0);
     }
-    stw.job_fn = fn;
-    stw.job_arg = arg;
     atomic_store(&stw.job_remaining, count);
     atomic_fetch_add_explicit(&stw.job_gen, 1, memory_order_release);
     if (count > 0 || nidle > 0)
