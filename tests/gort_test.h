@@ -9,7 +9,8 @@
  *   - a task semaphore and a wait group built on gort_sched_park/ready, the
  *     way channels and locks are meant to use them (sched/park.c);
  *   - gort_test_wait_until(flag): a spin with go_safepoint, usable from a
- *     task without parking, and from threads that are not workers.
+ *     task without parking, and from threads that are not workers;
+ *   - a watchdog thread that aborts a test program whose current test hangs.
  * Rule kept by every helper: no runtime call while the spinlock is held,
  * except gort_sched_park, whose unlock callback releases it. A thread that
  * called gort_sched_ready with the lock held could wait for a pause to end
@@ -24,6 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <uv.h>
 
 #include "gort.h"
 #include "sched/sched.h"
@@ -179,5 +181,52 @@ static inline void gort_test_wg_done(gort_test_wg *wg) {
 static inline void gort_test_wg_wait(gort_test_wg *wg) {
     gort_test_sema_wait(&wg->done);
 }
+
+/* ---- watchdog ------------------------------------------------------------ */
+/* A test that hangs aborts the program with its name instead of running into
+ * ctest's timeout: gort_test_watchdog_start in the group setup,
+ * GORT_TEST_WATCH() at the start of each test, gort_test_watchdog_stop in the
+ * group teardown. */
+
+static atomic_llong gort_test_watch_deadline; /* 0: disarmed */
+static const char *_Atomic gort_test_watch_name = "";
+static const char *gort_test_watch_prog = "test";
+static int gort_test_watch_seconds = 60;
+static atomic_int gort_test_watch_quit;
+static uv_thread_t gort_test_watch_thread;
+
+static inline void gort_test_watchdog_main(void *arg) {
+    (void)arg;
+    while (!atomic_load(&gort_test_watch_quit)) {
+        long long d = atomic_load(&gort_test_watch_deadline);
+        if (d != 0 && go_now() > d) {
+            fprintf(stderr, "%s: watchdog: %s did not finish in %d s (a hang)\n",
+                    gort_test_watch_prog, atomic_load(&gort_test_watch_name),
+                    gort_test_watch_seconds);
+            abort();
+        }
+        uv_sleep(50);
+    }
+}
+
+/* 0, or -1 if the thread could not start. */
+static inline int gort_test_watchdog_start(const char *prog, int seconds) {
+    gort_test_watch_prog = prog;
+    gort_test_watch_seconds = seconds;
+    return uv_thread_create(&gort_test_watch_thread, gort_test_watchdog_main, NULL) == 0 ? 0 : -1;
+}
+
+static inline void gort_test_watchdog_stop(void) {
+    atomic_store(&gort_test_watch_quit, 1);
+    uv_thread_join(&gort_test_watch_thread);
+}
+
+/* Arms the watchdog for the calling test; the next test re-arms it. */
+static inline void gort_test_watch(const char *name) {
+    atomic_store(&gort_test_watch_name, name);
+    atomic_store(&gort_test_watch_deadline,
+                 go_now() + (long long)gort_test_watch_seconds * 1000000000LL);
+}
+#define GORT_TEST_WATCH() gort_test_watch(__func__)
 
 #endif

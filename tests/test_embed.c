@@ -43,38 +43,14 @@
 #include "sched/sched.h"
 #include "tests/gort_test.h"
 
-/* ---- watchdog ---------------------------------------------------------------------------- */
+/* ---- watchdog (tests/gort_test.h) ---- */
 
 #ifdef GORT_TSAN
 #define WATCH_SECONDS 90
 #else
 #define WATCH_SECONDS 60
 #endif
-
-static atomic_llong watch_deadline; /* 0: disarmed */
-static const char *_Atomic watch_name = "";
-static atomic_int watch_quit;
-static uv_thread_t watch_thread;
-
-static void watchdog_main(void *arg) {
-    (void)arg;
-    while (!atomic_load(&watch_quit)) {
-        long long d = atomic_load(&watch_deadline);
-        if (d != 0 && go_now() > d) {
-            fprintf(stderr, "test_embed: watchdog: %s did not finish in %d s (a hang)\n",
-                    atomic_load(&watch_name), WATCH_SECONDS);
-            abort();
-        }
-        uv_sleep(50);
-    }
-}
-
-/* Arms the watchdog for the calling test; the next test re-arms it. */
-static void watch(const char *name) {
-    atomic_store(&watch_name, name);
-    atomic_store(&watch_deadline, go_now() + (long long)WATCH_SECONDS * 1000000000LL);
-}
-#define WATCH() watch(__func__)
+#define WATCH() GORT_TEST_WATCH()
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -1691,13 +1667,12 @@ static void task_blocked_in_a_region_for_over_a_second_is_not_reported(void **st
 
 static int group_setup(void **state) {
     (void)state;
-    return uv_thread_create(&watch_thread, watchdog_main, NULL) != 0;
+    return gort_test_watchdog_start("test_embed", WATCH_SECONDS) == 0 ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    atomic_store(&watch_quit, 1);
-    uv_thread_join(&watch_thread);
+    gort_test_watchdog_stop();
     return 0;
 }
 

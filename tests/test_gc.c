@@ -68,37 +68,14 @@
 /* Work sizes shrink under the sanitizers and valgrind (set in main). */
 static int scale_div = 1;
 
-/* ---- watchdog ---------------------------------------------------------------------------- */
+/* ---- watchdog (tests/gort_test.h) ---- */
 
 #ifdef GORT_TSAN
 #define WATCH_SECONDS 100
 #else
 #define WATCH_SECONDS 90
 #endif
-
-static atomic_llong watch_deadline; /* 0: disarmed */
-static const char *_Atomic watch_name = "";
-static atomic_int watch_quit;
-static uv_thread_t watch_thread;
-
-static void watchdog_main(void *arg) {
-    (void)arg;
-    while (!atomic_load(&watch_quit)) {
-        long long d = atomic_load(&watch_deadline);
-        if (d != 0 && go_now() > d) {
-            fprintf(stderr, "test_gc: watchdog: %s did not finish in %d s (a hang)\n",
-                    atomic_load(&watch_name), WATCH_SECONDS);
-            abort();
-        }
-        uv_sleep(50);
-    }
-}
-
-static void watch(const char *name) {
-    atomic_store(&watch_name, name);
-    atomic_store(&watch_deadline, go_now() + (long long)WATCH_SECONDS * 1000000000LL);
-}
-#define WATCH() watch(__func__)
+#define WATCH() GORT_TEST_WATCH()
 
 /* ---- failures recorded by tasks and threads ------------------------------------------------ */
 
@@ -2506,13 +2483,12 @@ static void nodes_moved_around_under_sliced_marking_with_checkmark_are_never_los
 
 static int group_setup(void **state) {
     (void)state;
-    return uv_thread_create(&watch_thread, watchdog_main, NULL) == 0 ? 0 : -1;
+    return gort_test_watchdog_start("test_gc", WATCH_SECONDS) == 0 ? 0 : -1;
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    atomic_store(&watch_quit, 1);
-    uv_thread_join(&watch_thread);
+    gort_test_watchdog_stop();
     return 0;
 }
 
