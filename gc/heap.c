@@ -289,6 +289,11 @@ static bool heap_grow(size_t npages) {
         struct_put(s);
         return false;
     }
+    /* Transparent huge pages where the kernel gives them on request: the
+     * marker touches the whole live heap every cycle, and with 4 KiB pages
+     * most of its time went to TLB misses; a first touch also costs one
+     * fault per 2 MiB instead of 512. */
+    (void)madvise(at, chunk, MADV_HUGEPAGE);
 #ifdef GORT_RT_ASAN
     __lsan_register_root_region(at, chunk);
 #endif
