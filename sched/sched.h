@@ -63,9 +63,11 @@ void gort_stop_the_world(gort_stw_reason reason);
 void gort_start_the_world(void);
 
 /* While stopped: runs fn(arg, w) once for every worker w, in parallel on the
- * workers that stopped at a safepoint; the requester runs the share of the
- * workers that are idle or blocked (and its own worker's, if it is on one).
- * Returns when every call has returned. fn must not park or stop the world. */
+ * workers that stopped at a safepoint and on idle workers (woken for it, they
+ * take their own share if the requester has not taken it yet); the requester
+ * runs its own worker's share and every share nobody else took (blocked
+ * workers', late idle ones'). Returns when every call has returned. fn must
+ * not park or stop the world; it may find work already done by others. */
 typedef void (*gort_stw_parallel_fn)(void *arg, int worker_index);
 void gort_stw_run_parallel(gort_stw_parallel_fn fn, void *arg);
 
