@@ -14,9 +14,10 @@
  *   4. It waits until stopwait is 0 and no thread is inside an implicit
  *      attached section (a runtime call from a non-worker thread).
  *   5. While stopped it may run a function on every worker in parallel
- *      (workers stopped at a safepoint run their own share; the requester
- *      runs the share of idle and blocked ones and of its own), and visit
- *      every task.
+ *      (workers stopped at a safepoint run their own share; idle workers are
+ *      woken with uv_async_send and claim their own share by compare-and-
+ *      swap while they wait out the pause; the requester runs its own share
+ *      and claims every other one left), and visit every task.
  *   6. Restart: stw.gen becomes even first (so a worker that resumes cannot
  *      read a stale odd value), then every stopped state goes back to what it
  *      was, then the stopped workers are woken, the lock released, and wakep
