@@ -173,6 +173,36 @@ void gc_marker_word(gc_marker *m, uintptr_t p) {
     mark_word(m, p);
 }
 
+/* A pointer read from a pointer field of a live heap object: it points to an
+ * allocated object (or is NULL, or outside the heap), so the free-slot check
+ * of a conservative word is skipped; that saves a load of the allocation
+ * bits, a cache miss on a large heap. A field holding garbage that points at
+ * a free slot (a bug in the program) only keeps that slot and what its stale
+ * words point to for one more cycle: nothing live is freed. */
+static inline __attribute__((always_inline)) void mark_field(gc_marker *m, uintptr_t p) {
+    gc_span *s = gc_span_of(p);
+    if (s == NULL)
+        return;
+    size_t idx = 0;
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) == SPAN_SMALL) {
+        idx = gc_span_index(s, p);
+        if (idx >= s->nelems)
+            return;
+    } else if (atomic_load_explicit(&s->fifs, memory_order_acquire) == 0) {
+        return;
+    }
+    if (GORT_UNLIKELY(m->mode == MODE_CHECK)) {
+        if (!mark_get(s, idx))
+            check_failed(m, s->start + idx * s->elemsize);
+        return;
+    }
+    if (!mark_set(s, idx))
+        return;
+    m->live += s->obj_bytes;
+    if (!s->noscan)
+        push(m, s->start + idx * s->elemsize);
+}
+
 __attribute__((no_sanitize("address", "thread"))) static void scan_words(gc_marker *m,
                                                                           const void *lo,
                                                                           const void *hi) {
@@ -204,7 +234,7 @@ static inline uintptr_t load_word(uintptr_t addr) {
 void gc_marker_typed(gc_marker *m, uintptr_t base, const go_type *t, size_t count) {
     for (size_t k = 0; k < count; k++)
         for (size_t i = 0; i < t->nptrs; i++)
-            gc_marker_word(m, load_word(base + k * t->size + t->ptr_offsets[i]));
+            mark_field(m, load_word(base + k * t->size + t->ptr_offsets[i]));
 }
 
 /* Scans the object at base (allocated, marked). */
@@ -233,7 +263,7 @@ static void scan_object(gc_marker *m, uintptr_t base) {
         if (sh + nw > 64)
             bits |= atomic_load_explicit(&s->ptrbits[w + 1], memory_order_relaxed) << (64 - sh);
         for (bits &= s->ptr_field; bits != 0; bits &= bits - 1)
-            mark_word(m, load_word(base + (size_t)__builtin_ctzll(bits) * 8));
+            mark_field(m, load_word(base + (size_t)__builtin_ctzll(bits) * 8));
         return;
     }
     for (size_t b = wb; b < end;) {
@@ -245,7 +275,7 @@ static void scan_object(gc_marker *m, uintptr_t base) {
             bits &= ((uint64_t)1 << avail) - 1;
         }
         for (; bits != 0; bits &= bits - 1)
-            mark_word(m, load_word(base + (b - wb + (size_t)__builtin_ctzll(bits)) * 8));
+            mark_field(m, load_word(base + (b - wb + (size_t)__builtin_ctzll(bits)) * 8));
         b += avail;
     }
 }
