@@ -357,10 +357,23 @@ void gc_cache_release_all(gc_cache *c) {
     c->memo_type = NULL;
 }
 
+/* The calling thread's cache, once it has one: go_new's fast path reads it
+ * directly. Runtime thread-locals are otherwise read through noinline
+ * accessors, because a task may resume on another worker after a switch and
+ * the compiler must not reuse a thread-local address across one; go_new
+ * reads this one once, at its start, and switches nowhere on its fast path,
+ * and everything after a possible switch (the slow path) asks again through
+ * gc_cache_self. A worker's cache is its member's; its thread-local dies
+ * with the worker thread, before the cache is freed (runtime teardown); a
+ * detaching thread clears its own. */
+static __thread gc_cache *tls_cache;
+
 void gort_gc_release_local(void **gc_local) {
     gc_cache *c = *gc_local;
     if (c == NULL)
         return;
+    if (tls_cache == c)
+        tls_cache = NULL;
     gc_mark_flush_cache(c);
     gc_cache_release_all(c);
     *gc_local = NULL;
@@ -381,6 +394,7 @@ gc_cache *gc_cache_self(void) {
             gort_rt_fatal("out of memory for an allocation cache");
         *slot = c;
     }
+    tls_cache = c;
     return c;
 }
 
@@ -459,23 +473,31 @@ static void ptrbits_write(gc_cache *c, gc_span *s, size_t idx, const go_type *t,
 
 /* ---- allocation ---------------------------------------------------------------------- */
 
-/* Zeroes a slot of a span that held data; no call for the small ones. */
-static inline void zero_slot(void *p, size_t bytes) {
-    ASAN_UNPOISON(p, bytes);
-    if (bytes > 64) {
-        memset(p, 0, bytes);
-        return;
-    }
+/* Zeroes a slot of a span that held data. Up to 64 bytes (every class is 8
+ * or a multiple of 16) with plain stores, written out so that the compiler
+ * does not turn them back into a call to memset. */
+static inline void zero_small(void *p, size_t bytes) {
     uint64_t *w = p;
     w[0] = 0;
-    if (bytes == 8)
-        return;
-    uint64_t *end = (uint64_t *)((char *)p + bytes); /* every other class: 16 * k bytes */
-    w[1] = 0;
-    for (w += 2; w < end; w += 2) {
-        w[0] = 0;
+    if (bytes > 8) {
         w[1] = 0;
+        if (bytes > 16) {
+            w[2] = w[3] = 0;
+            if (bytes > 32) {
+                w[4] = w[5] = 0;
+                if (bytes > 48)
+                    w[6] = w[7] = 0;
+            }
+        }
     }
+}
+
+static inline void zero_slot(void *p, size_t bytes) {
+    ASAN_UNPOISON(p, bytes);
+    if (bytes <= 64)
+        zero_small(p, bytes);
+    else
+        memset(p, 0, bytes);
 }
 
 /* The next free slot at or after s->freeindex into s->alloc_cache; false if none. */
@@ -681,29 +703,28 @@ static void *alloc_typed(const go_type *t, size_t n) {
     return p;
 }
 
-/* The memoised pointer mask of t for c (computed on a miss). */
-static GORT_NOINLINE uint64_t memo_miss(gc_cache *c, const go_type *t) {
-    check_type(t);
-    c->memo_type = t;
-    c->memo_mask = type_mask(t, 1);
-    return c->memo_mask;
+/* The fast path: an object of at most 512 bytes of the memoised type (or of
+ * no pointers), without finalizer, from the span of the calling thread's
+ * cache, while the collector does not mark: no call, so no register saves.
+ * Everything else goes through go_new_slow. */
+static GORT_NOINLINE void *go_new_slow(const go_type *t) {
+    if (GORT_UNLIKELY(t == NULL))
+        check_type(t);
+    return alloc_typed(t, 1);
 }
 
-/* The fast path: a small object of a type without finalizer, from the span
- * of the calling thread's cache, with no call unless the span is exhausted,
- * the type is not the memoised one, or the collector marks. Everything else
- * goes through alloc_typed. */
 void *go_new(const go_type *t) {
-    void **slot = gort_sched_gc_local_slot();
-    gc_cache *c;
-    if (GORT_LIKELY(slot != NULL && (c = *slot) != NULL && t != NULL)) {
+    gc_cache *c = tls_cache;
+    if (GORT_LIKELY(c != NULL && t != NULL)) {
         size_t size = t->size;
+        bool noscan = t->nptrs == 0;
         if (GORT_LIKELY(size - 1 < 512 && t->finalize == NULL &&
+                        (noscan || c->memo_type == t) && !gort_gc_marking() &&
                         atomic_load_explicit(&gc_stress_flag, memory_order_relaxed) == 0)) {
-            bool noscan = t->nptrs == 0;
             gc_span *s = c->alloc[gc_class_by_8[(size + 7) >> 3] * 2 + noscan];
             uint64_t ac;
-            if (GORT_LIKELY(s != NULL && (ac = s->alloc_cache) != 0)) {
+            if (GORT_LIKELY(s != NULL && (ac = s->alloc_cache) != 0 &&
+                            (s->elemsize <= 64 || !s->needzero))) {
                 unsigned b = (unsigned)__builtin_ctzll(ac);
                 uint32_t idx = s->freeindex + b;
                 if (GORT_LIKELY(idx < s->nelems)) {
@@ -712,24 +733,20 @@ void *go_new(const go_type *t) {
                     s->nalloc++;
                     size_t bytes = s->elemsize;
                     void *p = (void *)(s->start + idx * bytes);
-                    if (s->needzero)
-                        zero_slot(p, bytes);
-                    if (!noscan) {
-                        uint64_t mask = c->memo_type == t ? c->memo_mask : memo_miss(c, t);
-                        ptrbits_assign(s->ptrbits, idx * (bytes / 8), bytes / 8, s->ptr_field,
-                                       mask);
+                    if (s->needzero) {
+                        ASAN_UNPOISON(p, bytes);
+                        zero_small(p, bytes);
                     }
-                    if (GORT_UNLIKELY(gort_gc_marking()))
-                        gc_mark_new_object(s, idx);
+                    if (!noscan)
+                        ptrbits_assign(s->ptrbits, idx * (bytes / 8), bytes / 8, s->ptr_field,
+                                       c->memo_mask);
                     atomic_store_explicit(&s->fifs, idx + 1, memory_order_release);
                     return p;
                 }
             }
         }
     }
-    if (GORT_UNLIKELY(t == NULL))
-        check_type(t);
-    return alloc_typed(t, 1);
+    return go_new_slow(t);
 }
 
 void *go_new_array(const go_type *t, size_t n) {
