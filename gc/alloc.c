@@ -199,8 +199,12 @@ static gc_span *sweep_from(central *c, bool want_partial, bool *none) {
     gort_rt_lock_release(&c->lock);
     int r = sweep_span(s);
     if (r == SWEPT_PARTIAL && want_partial) {
+        /* The caller owns s until it is in its cache: no safepoint before
+         * that (rule 5), so the finalizer runner this sweep may need is
+         * started by the caller's next slow path, not here (go_spawn is a
+         * safepoint: a whole cycle could pass while s is in no list and in
+         * no cache, and s would miss its sweep and keep stale marks). */
         atomic_fetch_sub(&sweeps_active, 1);
-        gc_final_queue_done();
         return s;
     }
     if (r != SWEPT_FREED) {
@@ -546,6 +550,7 @@ static inline int64_t span_take(gc_span *s) {
  * looked up again). Returns NULL when out of memory. */
 static GORT_NOINLINE void *alloc_slow(int spc, gc_cache **cp, gc_span **sp, size_t *idxp) {
     go_safepoint();
+    gc_final_queue_done(); /* finalizers queued by a lazy sweep: start their runner */
     gc_maybe_trigger();
     bool collected = false;
     for (;;) {

@@ -145,7 +145,25 @@ static void push(gc_marker *m, uintptr_t obj) {
 
 /* ---- marking an object --------------------------------------------------------------- */
 
+static void describe(const char *what, uintptr_t p) {
+    gc_span *s = gc_span_of(p);
+    if (s == NULL) {
+        fprintf(stderr, "gort: checkmark: %s %p: not in a span\n", what, (void *)p);
+        return;
+    }
+    size_t idx = atomic_load(&s->state) == SPAN_SMALL ? gc_span_index(s, p) : 0;
+    fprintf(stderr,
+            "gort: checkmark: %s %p: span %p [%p, +%zu pages) class %d%s list %d, slot %zu of "
+            "%u, freeindex %u fifs %u nalloc %u, alloc bit %d mark %d fin %d\n",
+            what, (void *)p, (void *)s, (void *)s->start, s->npages, s->cls,
+            s->noscan ? " noscan" : "", s->list, idx, s->nelems, s->freeindex,
+            atomic_load(&s->fifs), s->nalloc, (int)bit_get(s->allocbits, idx),
+            (int)mark_get(s, idx), (int)bit_get(s->finbits, idx));
+}
+
 static GORT_NOINLINE _Noreturn void check_failed(gc_marker *m, uintptr_t target) {
+    describe("marked", m->checking);
+    describe("unmarked", target);
     gort_rt_fatal("checkmark: marked object %p points to unmarked object %p (heap corruption "
                   "or a pointer store without GO_STORE)",
                   (void *)m->checking, (void *)target);
