@@ -92,7 +92,7 @@ static void poison_object(void *p, size_t n) {
 }
 
 static void span_release_memory(gc_span *s) {
-    free(s->bits_block);
+    gc_meta_free(s->bits_block, s->bits_bytes);
     gc_span_free(s);
 }
 
@@ -275,12 +275,12 @@ static bool span_bits_init(gc_span *s, size_t nelems, bool with_ptrbits) {
     size_t words = (nelems + 63) / 64;
     size_t ptrwords = with_ptrbits ? s->npages * GC_PAGE_SIZE / 8 / 64 : 0;
     size_t markwords = words * 8; /* a byte per object, whole words of 64 */
-    if (gc_os_fail())
-        return false;
-    _Atomic uint64_t *b = calloc(3 * words + ptrwords + markwords, sizeof(uint64_t));
+    size_t bytes = (3 * words + ptrwords + markwords) * sizeof(uint64_t);
+    _Atomic uint64_t *b = gc_meta_alloc(bytes);
     if (b == NULL)
         return false;
     s->bits_block = b;
+    s->bits_bytes = bytes;
     s->bits_words = words;
     s->allocbits = b;
     s->finbits = b + words;

@@ -76,7 +76,8 @@ struct gc_span {
     _Atomic uint8_t *marks; /* a byte per object */
     _Atomic bool has_custom; /* some object of the span scans itself */
     _Atomic uint64_t *ptrbits; /* scan spans: a bit per word of the span */
-    void *bits_block;          /* where the bitmaps live (freed with the span's class) */
+    void *bits_block;          /* where the bitmaps live (gc_meta_alloc) */
+    size_t bits_bytes;
     size_t bits_words;         /* words per nelems bitmap */
 
     /* Large objects: one per span. */
@@ -146,6 +147,10 @@ void gc_span_free(gc_span *s); /* back to the page heap (sweeper only) */
 /* Every span struct ever made: walk with all_next, state checked (STW only). */
 gc_span *gc_span_all(void);
 bool gc_os_fail(void); /* fault injection: true if this OS request must fail */
+/* Zeroed metadata memory (span structs, bitmaps), 64-byte aligned; NULL on
+ * out of memory. Freed with its size. */
+void *gc_meta_alloc(size_t size);
+void gc_meta_free(void *p, size_t size);
 
 static inline gc_span *gc_span_of(uintptr_t p) {
     gc_heap *h = &gc_heap_state;

@@ -56,7 +56,7 @@ struct gort_gc_scanner {
     uint64_t live;       /* bytes this marker marked */
     int64_t budget_left; /* objects it may still scan before asking for more */
     uintptr_t checking;  /* MODE_CHECK: the object being verified */
-};
+} __attribute__((aligned(64))); /* markers sit side by side: no false sharing */
 
 enum { RJ_RANGE, RJ_WORD, RJ_HANDLES, RJ_ROOTS, RJ_FIN_REFERENTS, RJ_FIN_QUEUE };
 
@@ -431,9 +431,12 @@ void gc_mark_cycle_begin(void) {
     if (n < 1)
         n = 1;
     if (n > mk.nmarkers) {
-        gc_marker *nm = realloc(mk.markers, (size_t)n * sizeof *nm);
+        gc_marker *nm = aligned_alloc(64, (size_t)n * sizeof *nm);
         if (nm == NULL)
             gort_rt_fatal("out of memory for the collector's markers");
+        if (mk.markers != NULL)
+            memcpy(nm, mk.markers, (size_t)mk.nmarkers * sizeof *nm);
+        free(mk.markers);
         mk.markers = nm;
         mk.nmarkers = n;
     }
