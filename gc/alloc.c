@@ -575,7 +575,16 @@ static GORT_NOINLINE void *alloc_slow(int spc, gc_cache **cp, gc_span **sp, size
             collected = true;
             continue;
         }
-        c = gc_cache_self(); /* sweeping ran no safepoint, but be plain about it */
+        /* A sweep on the way may have reached a safepoint (it starts the
+         * finalizer runner) and the task may now run on another worker,
+         * whose cache may hold a span of this class: hand that one back
+         * rather than lose it from every list. */
+        c = gc_cache_self();
+        if (c->alloc[spc] != NULL) {
+            gc_span *other = c->alloc[spc];
+            c->alloc[spc] = NULL;
+            central_put(other);
+        }
         size_t avail = (size_t)(s->nelems - s->nalloc) * s->elemsize;
         atomic_fetch_add_explicit(&gc_heap_alloc, (int64_t)avail, memory_order_relaxed);
         atomic_fetch_add_explicit(&gc_bytes_allocated, avail, memory_order_relaxed);
