@@ -105,8 +105,10 @@ static uint64_t below_mask(uint32_t freeindex, size_t w) {
     return ((uint64_t)1 << (freeindex - lo)) - 1;
 }
 
-/* The caller owns s (popped from a list, or holds it otherwise). */
-static int sweep_span(gc_span *s) {
+/* The caller owns s (popped from a list, or holds it otherwise). A span left
+ * empty goes back to the page heap unless keep_empty (an allocator that
+ * wants a span of this class takes it as it is: no page-heap round trip). */
+static int sweep_span(gc_span *s, bool keep_empty) {
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == SPAN_LARGE) {
         bool marked = mark_get(s, 0);
         if (!marked && bit_get(s->finbits, 0)) {
@@ -175,7 +177,7 @@ static int sweep_span(gc_span *s) {
         atomic_fetch_sub_explicit(&gc_heap_alloc, (int64_t)bytes, memory_order_relaxed);
         atomic_fetch_add_explicit(&gc_bytes_freed, bytes, memory_order_relaxed);
     }
-    if (nalloc == 0) {
+    if (nalloc == 0 && !keep_empty) {
         span_release_memory(s);
         return SWEPT_FREED;
     }
@@ -197,7 +199,7 @@ static gc_span *sweep_from(central *c, bool want_partial, bool *none) {
     list_remove(c, s);
     atomic_fetch_add(&sweeps_active, 1);
     gort_rt_lock_release(&c->lock);
-    int r = sweep_span(s);
+    int r = sweep_span(s, want_partial);
     if (r == SWEPT_PARTIAL && want_partial) {
         /* The caller owns s until it is in its cache: no safepoint before
          * that (rule 5), so the finalizer runner this sweep may need is

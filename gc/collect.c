@@ -365,6 +365,11 @@ void go_gc_collect(void) {
     gc_final_queue_done();
 }
 
+size_t gc_heap_goal(void) {
+    int64_t g = atomic_load_explicit(&gc.goal, memory_order_relaxed);
+    return g > 0 ? (size_t)g : 0;
+}
+
 void gc_collect_for_oom(void) {
     go_gc_collect();
 }

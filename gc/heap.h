@@ -273,6 +273,7 @@ extern _Atomic uint64_t gc_bytes_allocated, gc_bytes_freed;
 void gc_maybe_trigger(void);
 /* A full collection for the allocator's out-of-memory path. */
 void gc_collect_for_oom(void);
+size_t gc_heap_goal(void); /* the pacer's current goal, bytes */
 void gc_stress_tick(void);
 
 #endif
