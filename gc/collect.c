@@ -378,8 +378,8 @@ void gc_maybe_trigger(void) {
     if (atomic_load_explicit(&gc_heap_alloc, memory_order_relaxed) <
         atomic_load_explicit(&gc.goal, memory_order_relaxed))
         return;
-    if (gc.gc_percent < 0 && gc.memory_limit == 0)
-        return;
+    if ((gc.gc_percent < 0 && gc.memory_limit == 0) || !runtime_up())
+        return; /* an attached thread may allocate while the runtime is stopped */
     run_until(next_target(), true);
     if (gc_sweep_pending())
         start_sweeper();
@@ -389,7 +389,8 @@ void gc_stress_tick(void) {
     if (gort_sched_gc_local_slot() == NULL)
         (void)gc_cache_self(); /* fatal: not attached */
     uint64_t every = atomic_load_explicit(&gc_stress_flag, memory_order_relaxed);
-    if (every == 0 || atomic_fetch_add(&gc.stress_count, 1) % every != every - 1)
+    if (every == 0 || atomic_fetch_add(&gc.stress_count, 1) % every != every - 1 ||
+        !runtime_up())
         return;
     run_until(next_target(), true);
     start_sweeper();
