@@ -1687,6 +1687,50 @@ static int overflow_main(void *arg) {
     return 0;
 }
 
+/* An attached thread keeps allocating after go_stop (its cache survives the
+ * stop): no cycle may start then, and what it allocated survives the next
+ * start's collections. The test's own thread is the attached one. */
+#define STOPPED_NODES 20000
+static void an_attached_thread_allocates_while_the_runtime_is_stopped(void **state) {
+    (void)state;
+    WATCH();
+    run_cfg c = {.workers = 2, .gc_on = true};
+    configure(&c);
+    assert_int_equal(go_start(NULL), 0);
+    assert_int_equal(go_thread_attach(), 0);
+    static pslot *list; /* registered: the nodes live only there */
+    list = go_new_array(&pslot_type, STOPPED_NODES);
+    assert_non_null(list);
+    assert_int_equal(go_gc_add_roots(&list, sizeof list), 0);
+    assert_int_equal(go_stop(), 0);
+    go_gc_stats before, after;
+    go_gc_stats_get(&before);
+    uint64_t id0 = 1ULL << 50;
+    for (int i = 0; i < STOPPED_NODES; i++) { /* 1.3 MB of nodes */
+        node *n = new_node(&plain_node_type, id0 + (uint64_t)i);
+        assert_non_null(n);
+        GO_STORE(list[i].p, n);
+    }
+    /* Garbage well past the goal: with workers, a cycle would start. */
+    size_t garbage = 0;
+    for (go_gc_stats_get(&after); after.heap_alloc < before.heap_goal + (8u << 20) &&
+                                  garbage < ((size_t)512 << 20);
+         go_gc_stats_get(&after)) {
+        for (int k = 0; k < 256; k++)
+            assert_non_null(go_alloc_bytes(1024));
+        garbage += 256 * 1024;
+    }
+    assert_int_equal(after.cycles, before.cycles); /* no cycle without workers */
+    assert_int_equal(go_start(NULL), 0);
+    go_gc_collect();
+    go_gc_collect();
+    for (int i = 0; i < STOPPED_NODES; i++)
+        assert_true(node_intact(list[i].p, id0 + (uint64_t)i));
+    go_gc_remove_roots(&list);
+    go_thread_detach();
+    assert_int_equal(go_stop(), 0);
+}
+
 static void go_new_array_and_go_alloc_bytes_of_impossible_sizes_return_null(void **state) {
     (void)state;
     WATCH();
@@ -2535,6 +2579,7 @@ int main(void) {
         T(nodes_moved_around_while_another_task_collects_are_never_lost),
         T(nodes_moved_around_under_sliced_marking_with_checkmark_are_never_lost),
         /* 5 (last: a failure here may crash the process) */
+        T(an_attached_thread_allocates_while_the_runtime_is_stopped),
         T(go_new_array_and_go_alloc_bytes_of_impossible_sizes_return_null),
     };
     const char *filter = getenv("TEST_GC_FILTER");
