@@ -82,6 +82,13 @@ static central *central_of(const gc_span *s) {
 
 enum { SWEPT_FREED, SWEPT_FULL, SWEPT_PARTIAL };
 
+/* What a sweep does with a span it finds empty. */
+typedef enum empty_policy {
+    EMPTY_KEEP,    /* an allocator of its class takes it as it is */
+    EMPTY_RETAIN,  /* keep it one cycle on the partial list (background sweeping) */
+    EMPTY_RELEASE, /* back to the page heap now (go_gc_collect, sweep termination) */
+} empty_policy;
+
 static void poison_object(void *p, size_t n) {
     if (gc_dbg.poison) {
         uint64_t *w = p;
@@ -106,9 +113,13 @@ static uint64_t below_mask(uint32_t freeindex, size_t w) {
 }
 
 /* The caller owns s (popped from a list, or holds it otherwise). A span left
- * empty goes back to the page heap unless keep_empty (an allocator that
- * wants a span of this class takes it as it is: no page-heap round trip). */
-static int sweep_span(gc_span *s, bool keep_empty) {
+ * empty is kept as it is, with no page-heap round trip, when an allocator
+ * wants a span of its class, or by the background sweeper when an allocator
+ * took it since it was last swept (a heap that swings between live and goal
+ * refills the same spans every cycle); an empty span nobody took for a whole
+ * cycle, or any empty span when go_gc_collect sweeps, goes back to the page
+ * heap, where other classes and large objects can have its pages. */
+static int sweep_span(gc_span *s, empty_policy empty) {
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == SPAN_LARGE) {
         bool marked = mark_get(s, 0);
         if (!marked && bit_get(s->finbits, 0)) {
@@ -177,7 +188,7 @@ static int sweep_span(gc_span *s, bool keep_empty) {
         atomic_fetch_sub_explicit(&gc_heap_alloc, (int64_t)bytes, memory_order_relaxed);
         atomic_fetch_add_explicit(&gc_bytes_freed, bytes, memory_order_relaxed);
     }
-    if (nalloc == 0 && !keep_empty) {
+    if (nalloc == 0 && (empty == EMPTY_RELEASE || (empty == EMPTY_RETAIN && s->idle_sweeps++ > 0))) {
         span_release_memory(s);
         return SWEPT_FREED;
     }
@@ -187,7 +198,7 @@ static int sweep_span(gc_span *s, bool keep_empty) {
 /* Pops an unswept span of central c and sweeps it. Returns the span if it
  * has free slots and want_partial (the caller then owns it), else NULL.
  * *none is set when c had no unswept span. */
-static gc_span *sweep_from(central *c, bool want_partial, bool *none) {
+static gc_span *sweep_from(central *c, bool want_partial, empty_policy empty, bool *none) {
     gort_rt_lock_acquire(&c->lock);
     gc_span *s = c->list[LIST_UNSWEPT];
     if (s == NULL) {
@@ -199,7 +210,7 @@ static gc_span *sweep_from(central *c, bool want_partial, bool *none) {
     list_remove(c, s);
     atomic_fetch_add(&sweeps_active, 1);
     gort_rt_lock_release(&c->lock);
-    int r = sweep_span(s, want_partial);
+    int r = sweep_span(s, want_partial ? EMPTY_KEEP : empty);
     if (r == SWEPT_PARTIAL && want_partial) {
         /* The caller owns s until it is in its cache: no safepoint before
          * that (rule 5), so the finalizer runner this sweep may need is
@@ -230,7 +241,7 @@ bool gc_sweep_one(void) {
     unsigned start = atomic_fetch_add_explicit(&next_spc, 1, memory_order_relaxed);
     for (unsigned k = 0; k < GC_NSPC; k++) {
         bool none;
-        sweep_from(&centrals[(start + k) % GC_NSPC], false, &none);
+        sweep_from(&centrals[(start + k) % GC_NSPC], false, EMPTY_RETAIN, &none);
         if (!none)
             return true;
     }
@@ -241,7 +252,7 @@ void gc_sweep_all(void) {
     for (int spc = 0; spc < GC_NSPC; spc++) {
         bool none = false;
         while (!none) {
-            sweep_from(&centrals[spc], false, &none);
+            sweep_from(&centrals[spc], false, EMPTY_RELEASE, &none);
             go_safepoint(); /* between spans: none is held */
         }
     }
@@ -314,6 +325,7 @@ static gc_span *span_new_small(int spc) {
     s->freeindex = 0;
     s->nalloc = 0;
     s->alloc_cache = 0;
+    s->idle_sweeps = 0;
     atomic_store_explicit(&s->fifs, 0, memory_order_relaxed);
     gc_span_publish(s, SPAN_SMALL);
     return s;
@@ -329,13 +341,16 @@ static gc_span *central_take(int spc) {
         if (s != NULL) {
             list_remove(c, s);
             gort_rt_lock_release(&c->lock);
+            s->idle_sweeps = 0;
             return s;
         }
         gort_rt_lock_release(&c->lock);
         bool none;
-        s = sweep_from(c, true, &none);
-        if (s != NULL)
+        s = sweep_from(c, true, EMPTY_KEEP, &none);
+        if (s != NULL) {
+            s->idle_sweeps = 0;
             return s;
+        }
         if (none)
             return span_new_small(spc);
     }

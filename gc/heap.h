@@ -68,6 +68,7 @@ struct gc_span {
     /* Allocation state. */
     uint32_t freeindex;
     uint32_t nalloc;      /* slots allocated (set by sweep, counted by the owner) */
+    uint8_t idle_sweeps;  /* sweeps that found it empty since an allocator last took it */
     uint64_t alloc_cache; /* bit k: slot freeindex + k is free */
     _Atomic uint32_t fifs;
 
