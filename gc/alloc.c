@@ -188,7 +188,8 @@ static int sweep_span(gc_span *s, empty_policy empty) {
         atomic_fetch_sub_explicit(&gc_heap_alloc, (int64_t)bytes, memory_order_relaxed);
         atomic_fetch_add_explicit(&gc_bytes_freed, bytes, memory_order_relaxed);
     }
-    if (nalloc == 0 && (empty == EMPTY_RELEASE || (empty == EMPTY_RETAIN && s->idle_sweeps++ > 0))) {
+    if (nalloc == 0 &&
+        (empty == EMPTY_RELEASE || (empty == EMPTY_RETAIN && s->idle_sweeps++ > 0))) {
         span_release_memory(s);
         return SWEPT_FREED;
     }
@@ -675,8 +676,8 @@ static void *alloc_large(size_t size, const go_type *t, size_t n, gort_gc_scan_f
     ASAN_UNPOISON(p, npages * GC_PAGE_SIZE);
     if (s->needzero)
         memset(p, 0, size);
-    s->elemsize = (uint32_t)(npages * GC_PAGE_SIZE > UINT32_MAX ? UINT32_MAX
-                                                                : npages * GC_PAGE_SIZE);
+    s->elemsize =
+        (uint32_t)(npages * GC_PAGE_SIZE > UINT32_MAX ? UINT32_MAX : npages * GC_PAGE_SIZE);
     s->obj_bytes = npages * GC_PAGE_SIZE;
     s->nelems = 1;
     s->divmul = 0;
@@ -749,8 +750,8 @@ void *go_new(const go_type *t) {
     if (GORT_LIKELY(c != NULL && t != NULL)) {
         size_t size = t->size;
         bool noscan = t->nptrs == 0;
-        if (GORT_LIKELY(size - 1 < 512 && t->finalize == NULL &&
-                        (noscan || c->memo_type == t) && !gort_gc_marking() &&
+        if (GORT_LIKELY(size - 1 < 512 && t->finalize == NULL && (noscan || c->memo_type == t) &&
+                        !gort_gc_marking() &&
                         atomic_load_explicit(&gc_stress_flag, memory_order_relaxed) == 0)) {
             gc_span *s = c->alloc[gc_class_by_8[(size + 7) >> 3] * 2 + noscan];
             uint64_t ac;

@@ -187,7 +187,8 @@ static void set_goal(size_t live) {
     atomic_store(&gc.goal, (int64_t)(goal > INT64_MAX ? INT64_MAX : goal));
 }
 
-/* ---- one cycle ----------------------------------------------------------------------------------- */
+/* ---- one cycle
+ * ----------------------------------------------------------------------------------- */
 
 static void release_cache(void **slot, void *arg) {
     (void)arg;
@@ -389,14 +390,14 @@ void gc_stress_tick(void) {
     if (gort_sched_gc_local_slot() == NULL)
         (void)gc_cache_self(); /* fatal: not attached */
     uint64_t every = atomic_load_explicit(&gc_stress_flag, memory_order_relaxed);
-    if (every == 0 || atomic_fetch_add(&gc.stress_count, 1) % every != every - 1 ||
-        !runtime_up())
+    if (every == 0 || atomic_fetch_add(&gc.stress_count, 1) % every != every - 1 || !runtime_up())
         return;
     run_until(next_target(), true);
     start_sweeper();
 }
 
-/* ---- statistics ------------------------------------------------------------------------------------ */
+/* ---- statistics
+ * ------------------------------------------------------------------------------------ */
 
 void go_gc_stats_get(go_gc_stats *out) {
     memset(out, 0, sizeof *out);

@@ -347,7 +347,8 @@ void go_handle_free(go_handle *h) {
     free(h);
 }
 
-/* ---- registered ranges ------------------------------------------------------------------------ */
+/* ---- registered ranges ------------------------------------------------------------------------
+ */
 
 int go_gc_add_roots(void *start, size_t len) {
     if (start == NULL || len == 0 || (uintptr_t)start + len < (uintptr_t)start)

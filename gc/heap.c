@@ -68,8 +68,8 @@ static void classes_init(void) {
     for (int c = 1; c < GC_NCLASSES; c++) {
         size_t size = gc_class_size[c];
         size_t np = 1;
-        while (np < 16 && ((np * GC_PAGE_SIZE) % size > np * GC_PAGE_SIZE / 8 ||
-                           np * GC_PAGE_SIZE < size))
+        while (np < 16 &&
+               ((np * GC_PAGE_SIZE) % size > np * GC_PAGE_SIZE / 8 || np * GC_PAGE_SIZE < size))
             np++;
         gc_class_npages[c] = (uint8_t)np;
     }
@@ -161,7 +161,7 @@ void gc_heap_init(void) {
 #define META_MAX 4096
 
 static gort_rt_lock meta_lock;
-static char *meta_next, *meta_end;        /* [meta_lock] */
+static char *meta_next, *meta_end;         /* [meta_lock] */
 static void *meta_free[META_MAX / 64 + 1]; /* [meta_lock] by size / 64 */
 
 void *gc_meta_alloc(size_t size) {
@@ -179,8 +179,8 @@ void *gc_meta_alloc(size_t size) {
         return p;
     }
     if ((size_t)(meta_end - meta_next) < size) {
-        void *c = mmap(NULL, META_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+        void *c =
+            mmap(NULL, META_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (c == MAP_FAILED) {
             gort_rt_lock_release(&meta_lock);
             return NULL;

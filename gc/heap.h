@@ -54,13 +54,13 @@ struct gc_span {
     _Atomic uint8_t state; /* SPAN_*; published with release */
     uint8_t cls;           /* small: size class; large: 0 */
     bool noscan;
-    bool needzero; /* slots may hold old data */
-    uint8_t list;  /* LIST_* (under the owning list's lock) */
+    bool needzero;  /* slots may hold old data */
+    uint8_t list;   /* LIST_* (under the owning list's lock) */
     bool scavenged; /* free span: its pages went back to the OS */
     uintptr_t start;
     size_t npages;
-    uint32_t elemsize; /* small: class size */
-    size_t obj_bytes;  /* small: elemsize; large: the span's bytes (for live accounting) */
+    uint32_t elemsize;  /* small: class size */
+    size_t obj_bytes;   /* small: elemsize; large: the span's bytes (for live accounting) */
     uint64_t ptr_field; /* scan spans: a mask of elemsize / 8 bits (all ones past 64) */
     uint32_t nelems;
     uint64_t divmul; /* offset * divmul >> 32 == offset / elemsize within the span */
@@ -74,12 +74,12 @@ struct gc_span {
 
     /* Bitmaps of nelems bits (small) or one bit (large), plus ptrbits. */
     _Atomic uint64_t *allocbits, *finbits, *custombits;
-    _Atomic uint8_t *marks; /* a byte per object */
-    _Atomic bool has_custom; /* some object of the span scans itself */
+    _Atomic uint8_t *marks;    /* a byte per object */
+    _Atomic bool has_custom;   /* some object of the span scans itself */
     _Atomic uint64_t *ptrbits; /* scan spans: a bit per word of the span */
     void *bits_block;          /* where the bitmaps live (gc_meta_alloc) */
     size_t bits_bytes;
-    size_t bits_words;         /* words per nelems bitmap */
+    size_t bits_words; /* words per nelems bitmap */
 
     /* Large objects: one per span. */
     size_t large_size;
@@ -87,7 +87,7 @@ struct gc_span {
     size_t large_count;
     gort_gc_scan_fn large_scan;
 
-    int64_t free_since; /* free spans: when they became free (for the scavenger) */
+    int64_t free_since;   /* free spans: when they became free (for the scavenger) */
     gc_span *next, *prev; /* list links */
     gc_span *all_next;    /* every span struct ever made (never freed) */
 };
@@ -115,9 +115,9 @@ static inline void bit_put(_Atomic uint64_t *bits, size_t i, bool v) {
 /* ---- gc/heap.c: address space and page heap -------------------------------- */
 
 typedef struct gc_heap {
-    uintptr_t base;     /* arena-aligned start of the reservation */
-    size_t reserved;    /* bytes reserved */
-    _Atomic size_t committed; /* bytes from base made readable and writable */
+    uintptr_t base;            /* arena-aligned start of the reservation */
+    size_t reserved;           /* bytes reserved */
+    _Atomic size_t committed;  /* bytes from base made readable and writable */
     gc_span *_Atomic *pagemap; /* span of each page; NULL for free interiors */
     gort_rt_lock lock;         /* the page heap: free lists, committing, span structs */
     _Atomic size_t inuse;      /* bytes in in-use spans */
@@ -205,7 +205,7 @@ typedef struct gc_cache {
     void *wbuf[GC_WBUF_CAP];
 } gc_cache;
 
-gc_cache *gc_cache_self(void); /* fatal on a thread that is not attached */
+gc_cache *gc_cache_self(void);          /* fatal on a thread that is not attached */
 void gc_cache_release_all(gc_cache *c); /* spans back to the central lists */
 /* Mark termination, world stopped: every in-use span becomes unswept. */
 void gc_central_mark_done(void);

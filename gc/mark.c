@@ -53,9 +53,9 @@ enum { MODE_MARK, MODE_CHECK };
 struct gort_gc_scanner {
     int mode;
     workbuf *cur;
-    uint64_t live;       /* bytes this marker marked */
-    int64_t budget_left; /* objects it may still scan before asking for more */
-    uintptr_t checking;  /* MODE_CHECK: the object being verified */
+    uint64_t live;              /* bytes this marker marked */
+    int64_t budget_left;        /* objects it may still scan before asking for more */
+    uintptr_t checking;         /* MODE_CHECK: the object being verified */
 } __attribute__((aligned(64))); /* markers sit side by side: no false sharing */
 
 enum { RJ_RANGE, RJ_WORD, RJ_HANDLES, RJ_ROOTS, RJ_FIN_REFERENTS, RJ_FIN_QUEUE };
@@ -82,8 +82,8 @@ static struct mark_state {
     int nmarkers;
     int nmarkers_init; /* how many of them hold valid state */
     _Atomic int nbusy;
-    int nhelpers; /* helpers of this run (workers) */
-    _Atomic int64_t budget; /* objects left in this slice; INT64_MAX: no limit */
+    int nhelpers;                /* helpers of this run (workers) */
+    _Atomic int64_t budget;      /* objects left in this slice; INT64_MAX: no limit */
     _Atomic uint64_t live_other; /* bytes marked by barriers and allocate-black */
 } mk;
 
@@ -221,9 +221,8 @@ static inline __attribute__((always_inline)) void mark_field(gc_marker *m, uintp
         push(m, s->start + idx * s->elemsize);
 }
 
-__attribute__((no_sanitize("address", "thread"))) static void scan_words(gc_marker *m,
-                                                                          const void *lo,
-                                                                          const void *hi) {
+__attribute__((no_sanitize("address", "thread"))) static void
+scan_words(gc_marker *m, const void *lo, const void *hi) {
     uintptr_t a = ((uintptr_t)lo + 7) & ~(uintptr_t)7;
     uintptr_t b = (uintptr_t)hi & ~(uintptr_t)7;
     if (a >= b)
@@ -285,8 +284,7 @@ static void scan_object(gc_marker *m, uintptr_t base) {
         return;
     }
     for (size_t b = wb; b < end;) {
-        uint64_t bits =
-            atomic_load_explicit(&s->ptrbits[b >> 6], memory_order_relaxed) >> (b & 63);
+        uint64_t bits = atomic_load_explicit(&s->ptrbits[b >> 6], memory_order_relaxed) >> (b & 63);
         size_t avail = 64 - (b & 63);
         if (avail > end - b) {
             avail = end - b;

@@ -37,7 +37,6 @@ GORT_NOINLINE gort_member *gort_sched_attached_self(void) {
     return tls_attached;
 }
 
-
 int go_thread_attach(void) {
     if (gort_sched_self() != NULL)
         return GO_EINVAL; /* a worker, or a task: already a mutator */

@@ -287,7 +287,6 @@ bool gort_sched_take_requests(gort_worker *w);
 /* ---- lifecycle (sched/lifecycle.c) --------------------------------------- */
 const gort_rt_config *gort_sched_config(void);
 
-
 /* Records where the calling function's live stack begins, with its
  * callee-saved registers copied into regs (DESIGN.md §7 rule 1). always_inline:
  * the frame is the caller's. */

@@ -58,7 +58,7 @@ static struct stw_state {
     void *job_arg;
     _Atomic uint64_t job_gen;
     _Atomic int32_t job_remaining;
-    _Atomic int32_t job_idle_running; /* idle workers inside a claim attempt or a share */
+    _Atomic int32_t job_idle_running;  /* idle workers inside a claim attempt or a share */
     _Atomic uint8_t job_claimed[1024]; /* shares taken, by worker index (see run_parallel) */
     /* Statistics: written by the requester, read by anyone, under stats_lock. */
     gort_stw_stats stats;

@@ -1713,8 +1713,8 @@ static void an_attached_thread_allocates_while_the_runtime_is_stopped(void **sta
     }
     /* Garbage well past the goal: with workers, a cycle would start. */
     size_t garbage = 0;
-    for (go_gc_stats_get(&after); after.heap_alloc < before.heap_goal + (8u << 20) &&
-                                  garbage < ((size_t)512 << 20);
+    for (go_gc_stats_get(&after);
+         after.heap_alloc < before.heap_goal + (8u << 20) && garbage < ((size_t)512 << 20);
          go_gc_stats_get(&after)) {
         for (int k = 0; k < 256; k++)
             assert_non_null(go_alloc_bytes(1024));

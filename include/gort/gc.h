@@ -29,9 +29,9 @@ extern "C" {
 
 typedef struct go_type {
     const char *name;
-    size_t size;                /* bytes of one object */
-    size_t nptrs;               /* number of pointer fields */
-    const size_t *ptr_offsets;  /* their byte offsets (offsetof), multiples of 8 */
+    size_t size;                 /* bytes of one object */
+    size_t nptrs;                /* number of pointer fields */
+    const size_t *ptr_offsets;   /* their byte offsets (offsetof), multiples of 8 */
     void (*finalize)(void *obj); /* optional; run once the object is unreachable */
 } go_type;
 
@@ -59,15 +59,15 @@ static inline void *go_internal_gc_load(void *const *slot) {
 
 /* Stores value into the pointer-sized lvalue with the write barrier, then a
  * relaxed atomic store. Each argument is evaluated once. */
-#define GO_STORE(lvalue, value)                                                                   \
-    do {                                                                                          \
-        __typeof__(lvalue) *go_store_slot_ = &(lvalue);                                           \
-        __typeof__(lvalue) go_store_value_ = (value);                                             \
-        _Static_assert(sizeof(*go_store_slot_) == sizeof(void *),                                 \
-                       "GO_STORE: pointer-sized slots only");                                     \
-        if (__builtin_expect(__atomic_load_n(&go_internal_gc_marking, __ATOMIC_RELAXED) != 0, 0)) \
-            go_internal_gc_barrier((void *const *)go_store_slot_, (void *)go_store_value_);       \
-        __atomic_store_n(go_store_slot_, go_store_value_, __ATOMIC_RELAXED);                      \
+#define GO_STORE(lvalue, value)                                                                    \
+    do {                                                                                           \
+        __typeof__(lvalue) *go_store_slot_ = &(lvalue);                                            \
+        __typeof__(lvalue) go_store_value_ = (value);                                              \
+        _Static_assert(sizeof(*go_store_slot_) == sizeof(void *),                                  \
+                       "GO_STORE: pointer-sized slots only");                                      \
+        if (__builtin_expect(__atomic_load_n(&go_internal_gc_marking, __ATOMIC_RELAXED) != 0, 0))  \
+            go_internal_gc_barrier((void *const *)go_store_slot_, (void *)go_store_value_);        \
+        __atomic_store_n(go_store_slot_, go_store_value_, __ATOMIC_RELAXED);                       \
     } while (0)
 
 /* Reads a pointer from a variable that another task may write (a slot on
@@ -90,7 +90,7 @@ void go_gc_collect(void);
 void go_gc_run_finalizers(void);
 
 /* ---- handles and registered ranges ------------------------------------------ */
-typedef struct go_handle go_handle; /* keeps an object alive for code outside tasks */
+typedef struct go_handle go_handle;  /* keeps an object alive for code outside tasks */
 go_handle *go_handle_new(void *obj); /* NULL on out of memory */
 void *go_handle_get(go_handle *h);
 void go_handle_free(go_handle *h);
@@ -102,16 +102,16 @@ void go_gc_remove_roots(void *start);
 
 /* ---- statistics ----------------------------------------------------------------- */
 typedef struct go_gc_stats {
-    uint64_t cycles;                      /* completed cycles */
-    size_t heap_live;                     /* bytes marked at the end of the last cycle */
-    size_t heap_alloc;                    /* bytes in allocated objects now, unswept garbage included */
-    size_t heap_goal;                     /* heap_alloc at which the next cycle should finish */
-    size_t heap_mapped;                   /* bytes of heap address space backed by memory */
+    uint64_t cycles;    /* completed cycles */
+    size_t heap_live;   /* bytes marked at the end of the last cycle */
+    size_t heap_alloc;  /* bytes in allocated objects now, unswept garbage included */
+    size_t heap_goal;   /* heap_alloc at which the next cycle should finish */
+    size_t heap_mapped; /* bytes of heap address space backed by memory */
     uint64_t bytes_allocated, bytes_freed; /* cumulative */
-    uint64_t pause_total_ns;              /* all stop-the-world time, every phase of every cycle */
-    uint64_t pause_max_ns;                /* the longest single stop-the-world period */
-    uint64_t pause_ns[256];               /* stop-the-world time of cycle k (all its phases) at
-                                             [(k-1) % 256], as Go's MemStats.PauseNs */
+    uint64_t pause_total_ns;               /* all stop-the-world time, every phase of every cycle */
+    uint64_t pause_max_ns;                 /* the longest single stop-the-world period */
+    uint64_t pause_ns[256];                /* stop-the-world time of cycle k (all its phases) at
+                                              [(k-1) % 256], as Go's MemStats.PauseNs */
 } go_gc_stats;
 void go_gc_stats_get(go_gc_stats *out);
 
