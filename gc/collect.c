@@ -252,6 +252,7 @@ static void run_cycle(void) {
     gort_rt_lock_release(&gc.lock);
     __atomic_store_n(&go_internal_gc_marking, 1, __ATOMIC_SEQ_CST);
     gc_mark_cycle_begin();
+    gc_mark_roots();
     for (;;) {
         gc_mark_flush_buffers();
         if (gc_mark_run(gc_dbg.gcslice))

@@ -222,6 +222,11 @@ bool gc_sweep_pending(void);
 typedef struct gort_gc_scanner gc_marker;
 
 void gc_mark_cycle_begin(void); /* world stopped: set up markers, collect root jobs */
+/* World stopped, at mark start: runs every root job (stacks, threads,
+ * handles, ranges, finalizers) in this pause, whatever the slice budget: a
+ * stack range or a thread's saved registers are valid only while the world
+ * stays stopped (a thread may detach, a task exit, between slices). */
+void gc_mark_roots(void);
 /* World stopped: drain grey work on every worker, at most budget objects
  * (0: no limit). Returns true when no grey work and no root job is left. */
 bool gc_mark_run(uint64_t budget);

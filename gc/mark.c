@@ -12,7 +12,9 @@
  *     GO_STORE, GO_LOAD and go_memmove while the world runs with the barrier
  *     on, moved into the full list when it fills and at every pause;
  *   - root jobs (stacks, threads, spawn arguments, handles, registered
- *     ranges, finalizer referents and queue) taken by index.
+ *     ranges, finalizer referents and queue) taken by index, all of them in
+ *     the mark-start pause (gc_mark_roots): a stack range or a thread's
+ *     saved registers mean something only while the world stays stopped.
  * gc_mark_run runs helpers on every stopped worker (gort_stw_run_parallel).
  * A helper counts itself busy while it holds work; it leaves when it finds no
  * work anywhere and no helper is busy, so the last one out saw everything
@@ -601,6 +603,19 @@ bool gc_mark_run(uint64_t budget) {
         if (mk.markers[i].cur != NULL && mk.markers[i].cur->n > 0)
             done = false;
     return done;
+}
+
+/* Root jobs only, no object scanned: the grey objects they find wait in the
+ * markers' buffers for gc_mark_run. */
+static void roots_helper(void *arg, int wi) {
+    (void)arg;
+    gc_marker *m = &mk.markers[wi];
+    for (size_t j; (j = atomic_fetch_add(&mk.next_job, 1)) < mk.njobs;)
+        run_job(m, &mk.jobs[j]);
+}
+
+void gc_mark_roots(void) {
+    gort_stw_run_parallel(roots_helper, NULL);
 }
 
 static void flush_local(void **slot, void *arg) {

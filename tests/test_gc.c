@@ -1687,6 +1687,123 @@ static int overflow_main(void *arg) {
     return 0;
 }
 
+/* Attached threads mutate linked lists with GO_STORE while the main task runs
+ * collections back to back with gcslice=16 (the world, attached threads
+ * included, runs between slices with the barrier on) and checkmark=1. Their
+ * barrier buffers live in their own caches and are moved into the grey work
+ * at every slice; each thread detaches and attaches again every few rounds,
+ * which flushes its buffer and releases its cache in the middle of marking
+ * (rule 9). Each round unlinks nodes, holds them only in a local across
+ * safepoints, and links them back: a shade lost from an attached thread's
+ * barrier fails checkmark, a live node freed fails node_intact. */
+#define AT_THREADS 2
+#define AT_LEN 200
+#define AT_CYCLES 40 /* collections the main task runs while the threads work */
+
+static node *at_heads[AT_THREADS]; /* registered by the main task */
+static struct {
+    atomic_int stop, done, attach_failures;
+    atomic_long rounds, moves_while_marking;
+} att;
+
+/* Walks list k: every node intact, AT_LEN of them. */
+NOINLINE static void at_check(int k) {
+    int n = 0;
+    for (node *p = at_heads[k]; p != NULL; p = p->next, n++)
+        CHECKF(node_intact(p, p->id), "attached thread %d: node %d of its list damaged", k, n);
+    CHECKF(n == AT_LEN, "attached thread %d: %d nodes in its list, want %d", k, n, AT_LEN);
+}
+
+static void at_thread(void *arg) {
+    int k = (int)(intptr_t)arg;
+    bool attached = false;
+    for (int round = 0; !atomic_load(&att.stop) || round < 16; round++) {
+        atomic_fetch_add(&att.rounds, 1);
+        if (!attached) {
+            if (go_thread_attach() != 0) {
+                atomic_fetch_add(&att.attach_failures, 1);
+                break;
+            }
+            attached = true;
+        }
+        /* A fresh list replaces the last one, which becomes garbage. Ids of
+         * its own (no finalizer bookkeeping for these nodes). */
+        uint64_t id0 = ((uint64_t)(k + 1) << 48) | (uint64_t)round * AT_LEN;
+        node *head = NULL;
+        for (int i = 0; i < AT_LEN; i++) {
+            node *n = new_node(&plain_node_type, id0 + (uint64_t)i);
+            if (n == NULL) {
+                record_failure(__FILE__, __LINE__, "go_new returned NULL");
+                break;
+            }
+            GO_STORE(n->next, head);
+            head = n;
+            if (i % 32 == 0)
+                go_safepoint();
+        }
+        GO_STORE(at_heads[k], head);
+        /* Move nodes around: unlink one, keep it only in a local across a
+         * safepoint, link it back further down. */
+        for (int m = 0; m < 40; m++) {
+            node *a = at_heads[k]->next;
+            GO_STORE(at_heads[k]->next, a->next); /* shades a (the old value) */
+            go_safepoint();
+            node *b = at_heads[k];
+            for (int s = 0; s < m % 7 && b->next != NULL; s++)
+                b = b->next;
+            GO_STORE(a->next, b->next);
+            GO_STORE(b->next, a);
+            GO_STORE(a->other, b); /* a second edge, rewritten every move */
+            if (gort_gc_marking())
+                atomic_fetch_add(&att.moves_while_marking, 1);
+        }
+        at_check(k);
+        if (round % 8 == 7) { /* in the middle of some cycle, most likely */
+            go_thread_detach();
+            attached = false;
+        }
+    }
+    if (attached) {
+        at_check(k);
+        go_thread_detach();
+    }
+    atomic_fetch_add(&att.done, 1);
+}
+
+static int at_main(void *arg) {
+    (void)arg;
+    CHECK(go_gc_add_roots(at_heads, sizeof at_heads) == 0);
+    uv_thread_t th[AT_THREADS];
+    for (int k = 0; k < AT_THREADS; k++)
+        CHECK(uv_thread_create(&th[k], at_thread, (void *)(intptr_t)k) == 0);
+    while (atomic_load(&att.rounds) < 4 * AT_THREADS) /* both threads are at work */
+        go_yield();
+    for (int i = 0; i < AT_CYCLES; i++)
+        go_gc_collect();
+    atomic_store(&att.stop, 1);
+    while (atomic_load(&att.done) < AT_THREADS)
+        go_yield();
+    for (int k = 0; k < AT_THREADS; k++)
+        uv_thread_join(&th[k]);
+    CHECK(atomic_load(&att.attach_failures) == 0);
+    go_gc_collect(); /* one more, with every thread gone: the lists stay */
+    for (int k = 0; k < AT_THREADS; k++)
+        at_check(k);
+    go_gc_remove_roots(at_heads);
+    return 0;
+}
+
+static void attached_threads_mutate_the_heap_under_sliced_marking(void **state) {
+    (void)state;
+    WATCH();
+    run_cfg c = {.workers = 2, .debug = "poison=1,gcslice=16,checkmark=1"};
+    run_main(&c, at_main, NULL);
+    print_message("[ info ] %d attached threads, %ld rounds during %d sliced collections, %ld "
+                  "node moves while marking\n",
+                  AT_THREADS, atomic_load(&att.rounds), AT_CYCLES,
+                  atomic_load(&att.moves_while_marking));
+}
+
 /* An attached thread keeps allocating after go_stop (its cache survives the
  * stop): no cycle may start then, and what it allocated survives the next
  * start's collections. The test's own thread is the attached one. */
@@ -2580,6 +2697,7 @@ int main(void) {
         T(nodes_moved_around_under_sliced_marking_with_checkmark_are_never_lost),
         /* 5 (last: a failure here may crash the process) */
         T(an_attached_thread_allocates_while_the_runtime_is_stopped),
+        T(attached_threads_mutate_the_heap_under_sliced_marking),
         T(go_new_array_and_go_alloc_bytes_of_impossible_sizes_return_null),
     };
     const char *filter = getenv("TEST_GC_FILTER");
