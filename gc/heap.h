@@ -228,7 +228,7 @@ void gc_mark_cycle_begin(void); /* world stopped: set up markers, collect root j
  * stays stopped (a thread may detach, a task exit, between slices). */
 void gc_mark_roots(void);
 /* World stopped: drain grey work on every worker, at most budget objects
- * (0: no limit). Returns true when no grey work and no root job is left. */
+ * (0: no limit), after gc_mark_roots. Returns true when no grey work is left. */
 bool gc_mark_run(uint64_t budget);
 /* World stopped: move every thread's barrier buffer into the grey work. */
 void gc_mark_flush_buffers(void);

@@ -483,10 +483,6 @@ static void run_job(gc_marker *m, const root_job *j) {
 
 /* ---- draining ---------------------------------------------------------------------------- */
 
-static bool roots_left(void) {
-    return atomic_load(&mk.next_job) < mk.njobs;
-}
-
 /* Takes budget for BUDGET_BATCH objects; false when the slice is over. */
 static bool budget_take(gc_marker *m) {
     if (m->budget_left > 0)
@@ -551,11 +547,6 @@ static bool drain(gc_marker *m) {
             m->cur = b;
             continue;
         }
-        size_t j = atomic_fetch_add(&mk.next_job, 1);
-        if (j < mk.njobs) {
-            run_job(m, &mk.jobs[j]);
-            continue;
-        }
         return true;
     }
 }
@@ -575,7 +566,7 @@ static void mark_helper(void *arg, int wi) {
         }
         atomic_fetch_sub(&mk.nbusy, 1);
         for (unsigned spins = 0;; spins++) {
-            if (atomic_load(&mk.nfull) > 0 || roots_left()) {
+            if (atomic_load(&mk.nfull) > 0) {
                 atomic_fetch_add(&mk.nbusy, 1);
                 break;
             }
@@ -598,7 +589,7 @@ bool gc_mark_run(uint64_t budget) {
     if (gort_sched_worker_count() > mk.nmarkers)
         gort_rt_fatal("mark: the worker count changed during a cycle");
     gort_stw_run_parallel(mark_helper, NULL);
-    bool done = atomic_load(&mk.nfull) == 0 && !roots_left();
+    bool done = atomic_load(&mk.nfull) == 0;
     for (int i = 0; i < mk.nmarkers; i++)
         if (mk.markers[i].cur != NULL && mk.markers[i].cur->n > 0)
             done = false;
