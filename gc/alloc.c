@@ -260,6 +260,7 @@ void gc_sweep_all(void) {
     /* A sweep in progress elsewhere is between two safepoints of its thread:
      * it ends soon. */
     for (unsigned spins = 0; atomic_load(&sweeps_active) != 0; spins++) {
+        go_safepoint(); /* an attached thread waiting here must not hold a pause off */
         if (spins % 64 == 63 && gort_sched_current_task() != NULL)
             go_yield();
         else
@@ -485,12 +486,12 @@ static void ptrbits_write(gc_cache *c, gc_span *s, size_t idx, const go_type *t,
         ptrbits_assign(s->ptrbits, wb + k, bits,
                        bits == 64 ? ~(uint64_t)0 : ((uint64_t)1 << bits) - 1, 0);
     }
-    if (t != NULL)
-        check_type(t);
-    if (t != NULL)
-        for (size_t e = 0; e < n; e++)
-            for (size_t i = 0; i < t->nptrs; i++)
-                bit_put(s->ptrbits, wb + (e * t->size + t->ptr_offsets[i]) / 8, true);
+    if (t == NULL)
+        return;
+    check_type(t);
+    for (size_t e = 0; e < n; e++)
+        for (size_t i = 0; i < t->nptrs; i++)
+            bit_put(s->ptrbits, wb + (e * t->size + t->ptr_offsets[i]) / 8, true);
 }
 
 /* ---- allocation ---------------------------------------------------------------------- */

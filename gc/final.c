@@ -9,8 +9,10 @@
  *   - sweep finds an unmarked object with the bit: it keeps it (mark bit set,
  *     rule 4), clears the bit and moves the entry onto the queue, a root;
  *   - a runner task (spawned outside any pause) pops entries and runs the
- *     finalizer once per element; the next cycle frees the object if nothing
- *     reaches it any more. Popping shades the object while marking (rule 4).
+ *     finalizer once per element; the object stays a root (on the running
+ *     list) until the last element's finalizer returns, and the next cycle
+ *     frees it if nothing reaches it any more. Popping shades the object
+ *     while marking (rule 4).
  * go_gc_run_finalizers runs the queue on the caller and then waits until no
  * finalizer runs elsewhere; one called from a finalizer does not wait for
  * itself (rule 14): each running finalizer is recorded with its runner's id.
@@ -40,6 +42,7 @@ typedef struct fin_entry {
 
 typedef struct fin_running {
     uint64_t runner;
+    uintptr_t obj; /* still a root while its finalizers run (an array has several) */
     struct fin_running *next;
 } fin_running;
 
@@ -178,6 +181,8 @@ void gc_final_mark_queue(gc_marker *m) {
     gort_rt_lock_acquire(&fin.lock);
     for (fin_entry *e = fin.qhead; e != NULL; e = e->next)
         gc_marker_word(m, e->obj);
+    for (fin_running *r = fin.running; r != NULL; r = r->next)
+        gc_marker_word(m, r->obj);
     gort_rt_lock_release(&fin.lock);
 }
 
@@ -210,6 +215,7 @@ static bool run_one(void) {
     fin.qhead = e->next;
     if (fin.qhead == NULL)
         fin.qtail = NULL;
+    me.obj = e->obj;
     me.next = fin.running;
     fin.running = &me;
     gort_rt_lock_release(&fin.lock);

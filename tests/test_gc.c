@@ -1569,6 +1569,57 @@ static void finalizer_may_call_go_gc_run_finalizers(void **state) {
     assert_true(atomic_load(&reentrant_ran) <= 20);
 }
 
+/* The elements of a finalizable array are finalized one after the other;
+ * the array stays alive until the last returns, even when an earlier one
+ * runs collections (poison=1 would show a freed array). */
+#define FA_LEN 4
+#define FA_MAGIC 0x66696e61727261ULL
+typedef struct fa_elem {
+    uint64_t magic;
+    uint64_t index;
+} fa_elem;
+static atomic_int fa_ran, fa_bad;
+static void fa_finalize(void *obj) {
+    fa_elem *e = obj;
+    if (e->magic != (FA_MAGIC ^ e->index))
+        atomic_fetch_add(&fa_bad, 1);
+    atomic_fetch_add(&fa_ran, 1);
+    if (e->index == 0) { /* the others must survive these */
+        go_gc_collect();
+        go_gc_collect();
+    }
+}
+static const go_type fa_type = {"fa_elem", sizeof(fa_elem), 0, NULL, fa_finalize};
+
+NOINLINE static void drop_finalizable_array(void) {
+    fa_elem *a = go_new_array(&fa_type, FA_LEN);
+    CHECK(a != NULL);
+    for (int i = 0; a != NULL && i < FA_LEN; i++) {
+        a[i].magic = FA_MAGIC ^ (uint64_t)i;
+        a[i].index = (uint64_t)i;
+    }
+}
+
+static int finalizable_array_main(void *arg) {
+    (void)arg;
+    for (int round = 0; round < 8; round++)
+        drop_finalizable_array();
+    clear_stack();
+    full_gc();
+    full_gc();
+    return 0;
+}
+
+static void a_finalizable_array_outlives_its_elements_finalizers(void **state) {
+    (void)state;
+    WATCH();
+    atomic_store(&fa_ran, 0);
+    atomic_store(&fa_bad, 0);
+    run_main(&two_workers, finalizable_array_main, NULL);
+    assert_int_equal(atomic_load(&fa_bad), 0);
+    assert_true(atomic_load(&fa_ran) >= FA_LEN); /* at least one array finalized */
+}
+
 /* =============================================================================================
  * 5. Out of memory
  * ============================================================================================= */
@@ -2686,6 +2737,7 @@ int main(void) {
         T(unreachable_objects_are_finalized_exactly_once_then_freed),
         T(finalizer_of_an_object_runs_before_that_of_what_it_points_to_and_a_cycle_earlier),
         T(finalizer_may_call_go_gc_run_finalizers),
+        T(a_finalizable_array_outlives_its_elements_finalizers),
         /* 5. out of memory */
         T(allocation_fails_cleanly_at_the_hard_heap_limit_and_recovers_after_a_collection),
         /* 6. attached threads, statistics, pacer, barrier and copies */
