@@ -850,9 +850,9 @@ static void pause_around_attached_spinner(void *arg) {
     atomic_store(&p->a.stop, 1);
 }
 
-static void attached_thread_makes_no_progress_while_a_task_holds_the_world_stopped(void **state) {
-    (void)state;
-    WATCH();
+/* Runs PAUSE_ROUNDS pauses from a task around an attached spinner thread;
+ * the caller checks what they saw and frees the result. */
+static spinner_pauses *run_pauses_around_attached_spinner(void) {
     spinner_pauses *p = calloc(1, sizeof *p);
     assert_non_null(p);
     p->a.attach_rc = 1;
@@ -863,8 +863,15 @@ static void attached_thread_makes_no_progress_while_a_task_holds_the_world_stopp
     assert_int_equal(go_stop(), 0);
     uv_thread_join(&th);
     assert_int_equal(p->a.attach_rc, 0);
-    assert_int_equal(atomic_load(&p->a.detached), 1);
     assert_int_equal(p->rounds, PAUSE_ROUNDS);
+    return p;
+}
+
+static void attached_thread_makes_no_progress_while_a_task_holds_the_world_stopped(void **state) {
+    (void)state;
+    WATCH();
+    spinner_pauses *p = run_pauses_around_attached_spinner();
+    assert_int_equal(atomic_load(&p->a.detached), 1);
     assert_int_equal(p->moved, 0);
     assert_int_equal(p->resumed, 1);
     free(p);
@@ -873,17 +880,7 @@ static void attached_thread_makes_no_progress_while_a_task_holds_the_world_stopp
 static void visit_threads_gives_an_attached_thread_a_range_holding_its_locals(void **state) {
     (void)state;
     WATCH();
-    spinner_pauses *p = calloc(1, sizeof *p);
-    assert_non_null(p);
-    p->a.attach_rc = 1;
-    start_with(2);
-    uv_thread_t th;
-    thread_start(&th, attached_spinner_thread, &p->a);
-    assert_int_equal(go_spawn(pause_around_attached_spinner, p), 0);
-    assert_int_equal(go_stop(), 0);
-    uv_thread_join(&th);
-    assert_int_equal(p->a.attach_rc, 0);
-    assert_int_equal(p->rounds, PAUSE_ROUNDS);
+    spinner_pauses *p = run_pauses_around_attached_spinner();
     assert_int_equal(p->visit_mismatch, 0);
     assert_int_equal(p->bad_range, 0);
     assert_int_equal(p->no_regs, 0);
