@@ -215,17 +215,17 @@ static void between_slices(void) {
 
 static void sweeper_task(void *arg) {
     (void)arg;
-    for (unsigned n = 1; gc_sweep_one(); n++)
-        if (n % 16 == 0)
-            go_yield();
-    atomic_store(&gc.sweeper_active, 0);
-    if (gc_sweep_pending()) { /* a cycle ended meanwhile: go on */
+    for (;;) {
+        for (unsigned n = 1; gc_sweep_one(); n++)
+            if (n % 16 == 0)
+                go_yield();
+        atomic_store(&gc.sweeper_active, 0);
+        /* A cycle that ended after our last look found us active and
+         * started no sweeper: go on if nobody else did. */
         int expected = 0;
-        if (atomic_compare_exchange_strong(&gc.sweeper_active, &expected, 1)) {
-            go_spawn_opts opts = {.name = "gort sweeper"};
-            if (go_spawn_with(sweeper_task, NULL, &opts) != 0)
-                atomic_store(&gc.sweeper_active, 0);
-        }
+        if (!gc_sweep_pending() ||
+            !atomic_compare_exchange_strong(&gc.sweeper_active, &expected, 1))
+            return;
     }
 }
 
