@@ -12,7 +12,7 @@
  *     GO_STORE, GO_LOAD and go_memmove while the world runs with the barrier
  *     on, moved into the full list when it fills and at every pause;
  *   - root jobs (stacks, threads, spawn arguments, handles, registered
- *     ranges, finalizer referents and queue) taken by index, all of them in
+ *     ranges, finalizer referents and queue, timer heaps) taken by index, all of them in
  *     the mark-start pause (gc_mark_roots): a stack range or a thread's
  *     saved registers mean something only while the world stays stopped.
  * gc_mark_run runs helpers on every stopped worker (gort_stw_run_parallel).
@@ -33,6 +33,7 @@
 
 #include "gc/heap.h"
 #include "sched/sched.h"
+#include "sched/timer.h"
 
 #ifdef GORT_HAVE_VALGRIND
 #include <valgrind/memcheck.h>
@@ -60,7 +61,7 @@ struct gort_gc_scanner {
     uintptr_t checking;         /* MODE_CHECK: the object being verified */
 } __attribute__((aligned(64))); /* markers sit side by side: no false sharing */
 
-enum { RJ_RANGE, RJ_WORD, RJ_HANDLES, RJ_ROOTS, RJ_FIN_REFERENTS, RJ_FIN_QUEUE };
+enum { RJ_RANGE, RJ_WORD, RJ_HANDLES, RJ_ROOTS, RJ_FIN_REFERENTS, RJ_FIN_QUEUE, RJ_TIMERS };
 
 typedef struct root_job {
     int kind;
@@ -454,6 +455,7 @@ void gc_mark_cycle_begin(void) {
     add_job((root_job){.kind = RJ_ROOTS});
     add_job((root_job){.kind = RJ_FIN_REFERENTS});
     add_job((root_job){.kind = RJ_FIN_QUEUE});
+    add_job((root_job){.kind = RJ_TIMERS});
 }
 
 static void run_job(gc_marker *m, const root_job *j) {
@@ -477,6 +479,9 @@ static void run_job(gc_marker *m, const root_job *j) {
         break;
     case RJ_FIN_QUEUE:
         gc_final_mark_queue(m);
+        break;
+    case RJ_TIMERS:
+        gort_timers_scan(m);
         break;
     }
 }
@@ -677,5 +682,6 @@ void gc_mark_checkmark(void) {
     m.checking = 0;
     gc_roots_mark_handles(&m);
     gc_final_mark_queue(&m);
+    gort_timers_scan(&m);
     (void)checked;
 }

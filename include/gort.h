@@ -14,5 +14,7 @@
 #include "gort/error.h"
 #include "gort/task.h"
 #include "gort/gc.h"
+#include "gort/chan.h"
+#include "gort/sync.h"
 
 #endif

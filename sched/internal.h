@@ -137,6 +137,7 @@ struct gort_worker {
 
     uv_loop_t loop; /* [owner] its poller; only uv_async_send from elsewhere */
     uv_async_t wake;
+    uv_timer_t timer; /* [owner] armed for the earliest timer before sleeping (sched/timer.c) */
     uv_thread_t thread;
     void *altstack; /* [owner] for the overflow handler */
 

@@ -10,7 +10,9 @@
  *      the slice, so ping-ponging tasks cannot starve a third.
  *   2. Timers: if the worker's earliest timer (timer_due, on go_now()) is due
  *      while it runs tasks, it raises poll_request: the worker polls its loop
- *      without blocking at its next safepoint.
+ *      without blocking and fires its timers at its next safepoint. A timer
+ *      still overdue 2 ms later (the worker sits in a blocking region) makes
+ *      it wake an idle worker, which fires it (sched/timer.c).
  *   3. Stalls: a task that keeps its worker away from every safepoint for
  *      over a second delays every pause; it is reported on stderr once per
  *      stall with its id, name and how long. A worker inside a blocking region
@@ -27,11 +29,13 @@
 
 #include "gc/gc.h"
 #include "sched/internal.h"
+#include "sched/timer.h"
 
 #define SLICE_NS (10 * 1000 * 1000)
 #define STALL_NS ((int64_t)1000 * 1000 * 1000)
 #define TICK_BUSY_NS (1000 * 1000)
 #define TICK_IDLE_NS (10 * 1000 * 1000)
+#define TAKEOVER_NS (2 * 1000 * 1000)
 
 typedef struct observed {
     uint32_t schedtick;
@@ -102,6 +106,11 @@ static void monitor_main(void *arg) {
                 atomic_store(&w->poll_request, 1);
                 safepoint_word_set(REQ_WORKER);
             }
+            /* A timer left overdue (its worker sits in a blocking region, or
+             * far from a safepoint): an idle worker takes it over. */
+            if (atomic_load_explicit(&w->timer_due, memory_order_relaxed) <= now - TAKEOVER_NS &&
+                atomic_load(&gort_sched.npidle) > 0)
+                gort_sched_wakep();
             any_request |= atomic_load(&w->preempt) || atomic_load(&w->poll_request);
         }
         if (!any_request && (safepoint_word_load() & REQ_WORKER))
@@ -120,6 +129,7 @@ bool gort_sched_take_requests(gort_worker *w) {
     if (atomic_load_explicit(&w->poll_request, memory_order_relaxed) &&
         atomic_exchange(&w->poll_request, 0)) {
         uv_run(&w->loop, UV_RUN_NOWAIT);
+        gort_timers_run(w, gort_rt_nanotime());
     }
     if (!atomic_load_explicit(&w->preempt, memory_order_relaxed) ||
         !atomic_exchange(&w->preempt, 0))

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "sched/internal.h"
+#include "sched/timer.h"
 
 static __thread gort_worker *tls_self;
 static __thread bool tls_stw_owner;
@@ -152,6 +153,9 @@ static uint32_t next_rand(gort_worker *w) {
     return (uint32_t)x;
 }
 
+/* How overdue another worker's timer must be before an idle worker fires it. */
+#define TAKEOVER_GRACE_NS (1000 * 1000)
+
 static bool should_stop_looking(void) {
     return (safepoint_word_load() != 0);
 }
@@ -212,6 +216,11 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
                 continue;
         }
 
+        /* Fire what is due here, and what other workers left overdue (their
+         * task sits in a blocking region): it may ready tasks. */
+        if (gort_timers_take_over(w, gort_rt_nanotime(), TAKEOVER_GRACE_NS))
+            continue;
+
         /* Go idle. */
         if (atomic_load(&gort_sched.gq_size) > 0) {
             gort_rt_lock_acquire(&gort_sched.gq_lock);
@@ -248,8 +257,10 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
 
         gort_sched_count(&w->n_idle);
         for (;;) {
+            gort_timers_arm(w);
             uv_run(&w->loop, UV_RUN_ONCE);
             gort_stw_exit_idle(&w->m);
+            gort_timers_take_over(w, gort_rt_nanotime(), TAKEOVER_GRACE_NS);
             gort_rt_lock_acquire(&gort_sched.idle_lock);
             bool woken = !w->in_idle_list || atomic_load(&gort_sched.shutdown) || !runq_empty(w);
             if (woken) {
@@ -476,10 +487,10 @@ int gort_sched_workers_start(int n) {
         gort_worker *w = &gort_sched.workers[i];
         w->index = i;
         w->m.index = i;
-        atomic_store(&w->timer_due, INT64_MAX);
         w->m.is_worker = true;
         w->rand_state = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1);
-        if (uv_loop_init(&w->loop) != 0 || uv_async_init(&w->loop, &w->wake, wake_cb) != 0)
+        if (uv_loop_init(&w->loop) != 0 || uv_async_init(&w->loop, &w->wake, wake_cb) != 0 ||
+            gort_timers_attach(w) != 0)
             return GO_ENOMEM;
         atomic_store(&w->m.state, W_RUNNING);
     }
@@ -508,9 +519,11 @@ void gort_sched_workers_stop(void) {
     for (int i = 0; i < gort_sched.nworkers; i++) {
         gort_worker *w = &gort_sched.workers[i];
         uv_close((uv_handle_t *)&w->wake, close_cb);
+        uv_close((uv_handle_t *)&w->timer, close_cb);
         uv_run(&w->loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->loop);
         atomic_store(&w->m.state, W_EXITED);
     }
+    gort_timers_reset();
     safepoint_word_clear(REQ_SHUTDOWN);
 }

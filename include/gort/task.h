@@ -110,6 +110,10 @@ void *go_blocking_call(void *(*fn)(void *), void *arg);
 /* Monotonic nanoseconds. */
 int64_t go_now(void);
 
+/* Sleeps at least ns nanoseconds (a task parks; another thread blocks in the
+ * blocking-region state). ns <= 0 returns at once. Never returns early. */
+void go_sleep(int64_t ns);
+
 /* A safepoint: one relaxed load of the runtime's request word; only when some
  * request is pending (a stop-the-world pause, a time slice that expired) does
  * it call into the runtime. From any thread; a no-op off a task. The two

@@ -1,0 +1,159 @@
+/* sched/wait.c - blocking and waking one call's wait (protocol in sched/wait.h).
+ *
+ * Tasks park through gort_sched_park. The handshake word goes
+ * WAIT_ACTIVE -> WAIT_PARKED (the unlock callback, on the scheduler, after the
+ * queue locks are released) or WAIT_ACTIVE -> WAIT_WOKEN (gort_wait_wake), by
+ * exchange: the one that sees the other's value second readies the task (the
+ * callback by cancelling the park). So a wake that comes before the park is
+ * complete, as a deadline firing at once can, is never lost and never readies
+ * a task that is not parked.
+ *
+ * Threads that are not tasks block on the handshake word as a futex, having
+ * left their implicit attached section and, when attached, entered a blocking
+ * region: a pause never waits for them. Their deadline is the futex timeout;
+ * a thread whose deadline passed claims its own wait like any waker.
+ */
+#include <time.h>
+
+#include "sched/internal.h"
+#include "sched/wait.h"
+
+enum { WAIT_ACTIVE = 0, WAIT_PARKED = 1, WAIT_WOKEN = 2 };
+
+static __thread bool tls_in_section; /* a thread that is not a task: inside gort_call */
+
+GORT_NOINLINE gort_call gort_call_enter(void) {
+    gort_call c = {false};
+    if (gort_sched_current_task() != NULL || gort_sched_self() != NULL)
+        return c;
+    c.section = gort_sched_external_enter();
+    tls_in_section = c.section;
+    return c;
+}
+
+GORT_NOINLINE void gort_call_leave(gort_call c) {
+    if (c.section) {
+        tls_in_section = false;
+        gort_sched_external_leave();
+    }
+}
+
+static void deadline_fire(gort_timer_entry *e, int64_t now, uint64_t seq) {
+    (void)now;
+    (void)seq;
+    gort_wait *w = (gort_wait *)((char *)e - offsetof(gort_wait, timer));
+    if (gort_wait_claim(w)) {
+        w->winner = NULL;
+        gort_wait_wake(w);
+    }
+}
+
+void gort_wait_init(gort_wait *w, int64_t deadline) {
+    w->task = gort_sched_current_task();
+    atomic_store_explicit(&w->claimed, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->handshake, WAIT_ACTIVE, memory_order_relaxed);
+    w->winner = NULL;
+    w->deadline = deadline;
+    if (w->task != NULL && deadline != INT64_MAX) {
+        w->timer.when = deadline;
+        w->timer.period = 0;
+        w->timer.fire = deadline_fire;
+        w->timer.gc_obj = NULL;
+        atomic_store_explicit(&w->timer.heap, NULL, memory_order_relaxed);
+        atomic_store_explicit(&w->timer.running, 0, memory_order_relaxed);
+    }
+}
+
+void gort_wait_wake(gort_wait *w) {
+    gort_task *t = w->task;
+    if (t != NULL) {
+        if (atomic_exchange_explicit(&w->handshake, WAIT_WOKEN, memory_order_acq_rel) ==
+            WAIT_PARKED)
+            gort_sched_ready(t);
+        return;
+    }
+    /* A thread: once the word is 1 it may return and its frame be reused;
+     * a futex wake on the stale address is harmless. */
+    atomic_store_explicit(&w->handshake, 1, memory_order_release);
+    gort_rt_futex_wake(&w->handshake, 1);
+}
+
+typedef struct park_arg {
+    gort_wait *w;
+    gort_wait_unlock_fn unlock;
+    void *arg;
+} park_arg;
+
+static bool park_commit(gort_task *t, void *arg) {
+    (void)t;
+    park_arg *p = arg;
+    gort_wait *w = p->w; /* read before the unlock: then a waker may finish */
+    p->unlock(p->arg);
+    return atomic_exchange_explicit(&w->handshake, WAIT_PARKED, memory_order_acq_rel) !=
+           WAIT_WOKEN;
+}
+
+static void thread_block(gort_wait *w) {
+    bool section = tls_in_section;
+    if (section)
+        gort_sched_external_leave();
+    bool attached = gort_sched_attached_self() != NULL;
+    if (attached)
+        go_blocking_enter();
+    for (;;) {
+        if (atomic_load_explicit(&w->handshake, memory_order_acquire) != 0)
+            break;
+        if (w->deadline == INT64_MAX) {
+            gort_rt_futex_wait(&w->handshake, 0);
+            continue;
+        }
+        int64_t left = w->deadline - gort_rt_nanotime();
+        if (left <= 0) {
+            if (gort_wait_claim(w))
+                break; /* the deadline won: winner stays NULL */
+            /* A waker claimed it: it is about to set the word. */
+            while (atomic_load_explicit(&w->handshake, memory_order_acquire) == 0)
+                gort_rt_futex_wait(&w->handshake, 0);
+            break;
+        }
+        struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+        gort_rt_futex_wait_timeout(&w->handshake, 0, &ts);
+    }
+    if (attached)
+        go_blocking_leave();
+    if (section) {
+        if (!gort_sched_external_enter())
+            section = false; /* the runtime stopped meanwhile */
+        tls_in_section = section;
+    }
+}
+
+gort_waiter *gort_wait_block(gort_wait *w, gort_wait_unlock_fn unlock, void *arg,
+                             const char *reason) {
+    if (w->task == NULL) {
+        unlock(arg);
+        thread_block(w);
+        return w->winner;
+    }
+    bool timed = w->deadline != INT64_MAX;
+    if (timed && !gort_timer_add(&w->timer))
+        gort_rt_fatal("a timed wait while the runtime is not running");
+    park_arg p = {w, unlock, arg};
+    gort_sched_park(park_commit, &p, reason);
+    if (timed)
+        gort_timer_del(&w->timer, true);
+    return w->winner;
+}
+
+static void no_unlock(void *arg) {
+    (void)arg;
+}
+
+_Noreturn void gort_wait_forever(const char *reason) {
+    for (;;) {
+        gort_wait w;
+        gort_wait_init(&w, INT64_MAX);
+        gort_wait_block(&w, no_unlock, NULL, reason);
+        /* nothing can win it */
+    }
+}
