@@ -18,7 +18,8 @@
  *      stall with its id, name and how long. A worker inside a blocking region
  *      is not stalled.
  *   4. Memory: it returns the pages of surplus pooled stacks to the OS
- *      (gort_task_scavenge_stacks), a batch per tick.
+ *      (gort_task_scavenge_stacks), a batch per tick, once the pool has not
+ *      been drawn on for half a second.
  * REQ_WORKER is cleared by the monitor once no worker has a request left; a
  * safepoint that sees it checks its own worker's flags before it switches, so
  * a bit meant for another worker costs it a function call, nothing more.
@@ -36,6 +37,7 @@
 #define TICK_BUSY_NS (1000 * 1000)
 #define TICK_IDLE_NS (10 * 1000 * 1000)
 #define TAKEOVER_NS (2 * 1000 * 1000)
+#define STACK_IDLE_NS (500 * 1000 * 1000)
 
 typedef struct observed {
     uint32_t schedtick;
@@ -49,6 +51,7 @@ static struct {
     observed *obs;
     bool running;
     int last_nfree;
+    int64_t last_draw; /* when the stack pool last shrank */
 } monitor;
 
 static void report_stall(gort_worker *w, int64_t ns) {
@@ -115,9 +118,13 @@ static void monitor_main(void *arg) {
         }
         if (!any_request && (safepoint_word_load() & REQ_WORKER))
             safepoint_word_clear(REQ_WORKER);
-        /* Give surplus stacks back only while nobody draws on the pool. */
+        /* Give surplus stacks back only once nobody drew on the pool for a
+         * while: a program that runs waves of tasks (a benchmark's rounds,
+         * a server's bursts) keeps its stacks warm between them. */
         int nfree = atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed);
-        if (nfree >= monitor.last_nfree)
+        if (nfree < monitor.last_nfree)
+            monitor.last_draw = now;
+        if (now - monitor.last_draw >= STACK_IDLE_NS)
             gort_task_scavenge_stacks();
         gort_gc_scavenge_tick(now); /* free heap spans unused for a while */
         monitor.last_nfree = nfree;

@@ -1,6 +1,6 @@
 /* sched/timer.c - timer heaps, one per worker (DESIGN.md section 2).
  *
- * Each worker owns a binary min-heap of gort_timer_entry keyed on go_now(),
+ * Each worker owns a 4-ary min-heap of gort_timer_entry keyed on go_now(),
  * under the heap's runtime lock. A task adds its timers to its own worker's
  * heap; a thread that is not a worker adds to a worker chosen in turn and
  * wakes it when the new timer is its earliest. Entries stay where they were
@@ -32,12 +32,19 @@
 #include "sched/internal.h"
 #include "sched/timer.h"
 
+/* A heap slot keeps the time inline: sifting compares without touching the
+ * entries, which live in the frames of many different tasks. */
+typedef struct heap_slot {
+    int64_t when;
+    gort_timer_entry *e;
+} heap_slot;
+
 struct gort_timer_heap {
     gort_rt_lock lock;
-    gort_timer_entry **a; /* [lock] */
-    size_t n, cap;        /* [lock] */
-    uint64_t epoch;       /* [lock] */
-    gort_worker *w;       /* the worker whose timer_due mirrors a[0] */
+    heap_slot *a;   /* [lock] a 4-ary min-heap on when */
+    size_t n, cap;  /* [lock] */
+    uint64_t epoch; /* [lock] */
+    gort_worker *w; /* the worker whose timer_due mirrors a[0] */
 };
 
 #define MAX_HEAPS 1024
@@ -48,54 +55,56 @@ static inline gort_timer_heap *heap_of(gort_worker *w) {
     return heaps[w->index];
 }
 
-/* ---- the heap ------------------------------------------------------------ */
+/* ---- the heap (4-ary: half the depth of a binary one) --------------------- */
 
-static inline void put_at(gort_timer_heap *h, size_t i, gort_timer_entry *e) {
-    h->a[i] = e;
-    e->index = i;
+static inline void put_at(gort_timer_heap *h, size_t i, heap_slot s) {
+    h->a[i] = s;
+    s.e->index = i;
 }
 
 static void sift_up(gort_timer_heap *h, size_t i) {
-    gort_timer_entry *e = h->a[i];
+    heap_slot s = h->a[i];
     while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (h->a[p]->when <= e->when)
+        size_t p = (i - 1) / 4;
+        if (h->a[p].when <= s.when)
             break;
         put_at(h, i, h->a[p]);
         i = p;
     }
-    put_at(h, i, e);
+    put_at(h, i, s);
 }
 
 static void sift_down(gort_timer_heap *h, size_t i) {
-    gort_timer_entry *e = h->a[i];
+    heap_slot s = h->a[i];
     for (;;) {
-        size_t c = 2 * i + 1;
+        size_t c = 4 * i + 1;
         if (c >= h->n)
             break;
-        if (c + 1 < h->n && h->a[c + 1]->when < h->a[c]->when)
-            c++;
-        if (e->when <= h->a[c]->when)
+        size_t end = c + 4 < h->n ? c + 4 : h->n, m = c;
+        for (size_t k = c + 1; k < end; k++)
+            if (h->a[k].when < h->a[m].when)
+                m = k;
+        if (s.when <= h->a[m].when)
             break;
-        put_at(h, i, h->a[c]);
-        i = c;
+        put_at(h, i, h->a[m]);
+        i = m;
     }
-    put_at(h, i, e);
+    put_at(h, i, s);
 }
 
 static void remove_at(gort_timer_heap *h, size_t i) {
-    gort_timer_entry *last = h->a[--h->n];
+    heap_slot last = h->a[--h->n];
     if (i == h->n)
         return;
     put_at(h, i, last);
-    if (i > 0 && h->a[(i - 1) / 2]->when > last->when)
+    if (i > 0 && h->a[(i - 1) / 4].when > last.when)
         sift_up(h, i);
     else
         sift_down(h, i);
 }
 
 static void publish_due(gort_timer_heap *h) {
-    atomic_store(&h->w->timer_due, h->n > 0 ? h->a[0]->when : INT64_MAX);
+    atomic_store(&h->w->timer_due, h->n > 0 ? h->a[0].when : INT64_MAX);
 }
 
 /* ---- adding and removing -------------------------------------------------- */
@@ -114,7 +123,7 @@ bool gort_timer_add(gort_timer_entry *e) {
     gort_rt_lock_acquire(&h->lock);
     if (h->n == h->cap) {
         size_t cap = h->cap ? 2 * h->cap : 64;
-        gort_timer_entry **a = realloc(h->a, cap * sizeof *a);
+        heap_slot *a = realloc(h->a, cap * sizeof *a);
         if (a == NULL)
             gort_rt_fatal("out of memory for a timer heap of %zu entries", cap);
         h->a = a;
@@ -122,7 +131,7 @@ bool gort_timer_add(gort_timer_entry *e) {
     }
     e->epoch = h->epoch;
     atomic_store_explicit(&e->heap, h, memory_order_relaxed);
-    h->a[h->n++] = e;
+    h->a[h->n++] = (heap_slot){e->when, e};
     sift_up(h, h->n - 1);
     bool earliest = e->index == 0;
     if (earliest)
@@ -168,10 +177,11 @@ bool gort_timer_del(gort_timer_entry *e, bool wait) {
 static bool run_heap(gort_timer_heap *h, int64_t now) {
     bool fired = false;
     gort_rt_lock_acquire(&h->lock);
-    while (h->n > 0 && h->a[0]->when <= now) {
-        gort_timer_entry *e = h->a[0];
+    while (h->n > 0 && h->a[0].when <= now) {
+        gort_timer_entry *e = h->a[0].e;
         if (e->period > 0) {
             e->when += e->period * (1 + (now - e->when) / e->period);
+            h->a[0].when = e->when;
             sift_down(h, 0);
         } else {
             remove_at(h, 0);
@@ -253,7 +263,7 @@ void gort_timers_scan(gort_gc_scanner *s) {
     for (int i = 0; i < gort_sched.nworkers && heaps[i] != NULL; i++) {
         gort_timer_heap *h = heaps[i];
         for (size_t k = 0; k < h->n; k++)
-            if (h->a[k]->gc_obj != NULL)
-                gort_gc_scan_ptr(s, h->a[k]->gc_obj);
+            if (h->a[k].e->gc_obj != NULL)
+                gort_gc_scan_ptr(s, h->a[k].e->gc_obj);
     }
 }

@@ -156,8 +156,11 @@ static uint32_t next_rand(gort_worker *w) {
 /* How overdue another worker's timer must be before an idle worker fires it. */
 #define TAKEOVER_GRACE_NS (1000 * 1000)
 
+/* A pause or shutdown interrupts stealing. Not REQ_WORKER: it may stand for
+ * another worker's request, which that worker clears only at its safepoint,
+ * and this worker takes its own requests at the top of its loop. */
 static bool should_stop_looking(void) {
-    return (safepoint_word_load() != 0);
+    return (safepoint_word_load() & (REQ_STW | REQ_SHUTDOWN)) != 0;
 }
 
 /* ---- finding work -------------------------------------------------------- */
@@ -168,6 +171,7 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
         gort_stw_poll(&w->m);
         if (atomic_load_explicit(&gort_sched.shutdown, memory_order_relaxed))
             return NULL;
+        gort_sched_take_requests(w); /* the monitor's poll request fires due timers */
         gort_task *t;
         if (atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 == 0 &&
             atomic_load(&gort_sched.gq_size) > 0) {
