@@ -110,7 +110,7 @@ void gort_gc_debug_parse(const char *spec) {
 
 /* ---- start and stop ------------------------------------------------------------------------ */
 
-static void set_goal(size_t live);
+static void set_goal(size_t live, size_t stacks);
 
 static void init_once(void) {
     gc_heap_init();
@@ -129,7 +129,7 @@ void gort_gc_runtime_starting(int gc_percent, size_t memory_limit, size_t heap_l
     pthread_mutex_lock(&gc.stats_lock);
     size_t live = gc.live;
     pthread_mutex_unlock(&gc.stats_lock);
-    set_goal(live); /* this start's pacing, from the last cycle's live heap */
+    set_goal(live, 0); /* this start's pacing, from the last cycle's live heap */
 }
 
 static void wake_waiters(bool tasks_too) {
@@ -171,12 +171,16 @@ void gort_gc_runtime_stopped(void) {
 
 /* ---- the pacer ------------------------------------------------------------------------------- */
 
-static void set_goal(size_t live) {
+/* Go's goal since 1.18: the scan work of the roots (here the live part of
+ * task stacks) counts like live heap, so that a program with many parked
+ * tasks and little heap does not collect, and scan every stack, at every
+ * few megabytes of allocation. */
+static void set_goal(size_t live, size_t stacks) {
     size_t goal;
     if (gc.gc_percent < 0)
         goal = SIZE_MAX / 2;
     else
-        goal = live + live / 100 * (size_t)gc.gc_percent;
+        goal = live + (live + stacks) / 100 * (size_t)gc.gc_percent;
     if (goal < GC_MIN_GOAL)
         goal = GC_MIN_GOAL;
     if (gc.memory_limit != 0 && goal > gc.memory_limit) {
@@ -272,7 +276,7 @@ static void run_cycle(void) {
     gort_stw_visit_gc_locals(release_cache, NULL);
     gc_central_mark_done();
     size_t live = (size_t)gc_mark_live_bytes();
-    set_goal(live);
+    set_goal(live, gc_mark_stack_bytes());
     gort_start_the_world();
     uint64_t p = last_pause();
     pause += p;

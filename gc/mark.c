@@ -79,6 +79,7 @@ static struct mark_state {
     workbuf *empty;
     _Atomic int64_t nfull;
     root_job *jobs;
+    size_t stack_bytes; /* live task stack bytes this cycle scans (for the pacer) */
     size_t njobs, capjobs;
     _Atomic size_t next_job;
     gc_marker *markers; /* one per worker index */
@@ -414,6 +415,7 @@ static void visit_task(gort_task *t, const void *lo, const void *hi, void *arg) 
         add_job((root_job){.kind = RJ_WORD, .word = (uintptr_t)spawn_arg});
     if (lo == NULL || hi == NULL)
         return;
+    mk.stack_bytes += (size_t)((const char *)hi - (const char *)lo);
     size_t nregs = 0;
     const uintptr_t *regs = gort_sched_task_region_regs(t, &nregs);
     add_job((root_job){.kind = RJ_RANGE, .lo = lo, .hi = hi, .regs = regs, .nregs = nregs});
@@ -448,6 +450,7 @@ void gc_mark_cycle_begin(void) {
     mk.nmarkers_init = mk.nmarkers;
     atomic_store(&mk.live_other, 0);
     mk.njobs = 0;
+    mk.stack_bytes = 0;
     atomic_store(&mk.next_job, 0);
     gort_stw_visit_tasks(visit_task, NULL);
     gort_stw_visit_threads(visit_thread, NULL);
@@ -684,4 +687,8 @@ void gc_mark_checkmark(void) {
     gc_final_mark_queue(&m);
     gort_timers_scan(&m);
     (void)checked;
+}
+
+size_t gc_mark_stack_bytes(void) {
+    return mk.stack_bytes;
 }
