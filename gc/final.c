@@ -332,7 +332,14 @@ void *go_handle_get(go_handle *h) {
     if (h == NULL)
         return NULL;
     void *obj = atomic_load_explicit(&h->obj, memory_order_relaxed);
-    gort_gc_shade(obj);
+    if (gort_gc_marking()) {
+        /* Inside an implicit section from other threads: marking cannot end
+         * (and sweeping begin) between the check in gort_gc_shade and the
+         * mark it sets. */
+        bool ext = external_enter();
+        gort_gc_shade(obj);
+        external_leave(ext);
+    }
     return obj;
 }
 

@@ -35,6 +35,7 @@
 
 #include "gc/gc.h"
 #include "sched/internal.h"
+#include "sched/chan.h"
 #include "sched/wait.h"
 
 struct go_chan {
@@ -220,28 +221,20 @@ static int nil_wait(int64_t timeout_ns, const char *reason) {
 
 /* timeout_ns: GO_FOREVER, 0 (try: GO_EAGAIN) or a positive wait; try_mode
  * says which code "not ready" gives at 0. */
-static int chan_send(go_chan *c, const void *elem, int64_t timeout_ns, bool try_mode) {
-    if (timeout_ns < -1)
-        return GO_EINVAL;
-    if (c == NULL)
-        return try_mode ? GO_EAGAIN : nil_wait(timeout_ns, "chan send (nil chan)");
-    gort_call call = gort_call_enter();
+static int send_core(go_chan *c, const void *elem, int64_t timeout_ns, bool try_mode) {
     gort_rt_lock_acquire(&c->lock);
     if (c->closed) {
         gort_rt_lock_release(&c->lock);
-        gort_call_leave(call);
         return GO_ECLOSED;
     }
     gort_waiter *wake = NULL;
     if (send_locked(c, elem, &wake)) {
         gort_rt_lock_release(&c->lock);
         wake_one(wake);
-        gort_call_leave(call);
         return 0;
     }
     if (timeout_ns == 0) {
         gort_rt_lock_release(&c->lock);
-        gort_call_leave(call);
         return try_mode ? GO_EAGAIN : GO_ETIMEDOUT;
     }
     gort_wait w;
@@ -257,33 +250,24 @@ static int chan_send(go_chan *c, const void *elem, int64_t timeout_ns, bool try_
     } else {
         rc = n.result;
     }
-    gort_call_leave(call);
     return rc;
 }
 
-static int chan_recv(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) {
-    if (timeout_ns < -1)
-        return GO_EINVAL;
-    if (c == NULL)
-        return try_mode ? GO_EAGAIN : nil_wait(timeout_ns, "chan receive (nil chan)");
-    gort_call call = gort_call_enter();
+static int recv_core(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) {
     gort_rt_lock_acquire(&c->lock);
     gort_waiter *wake = NULL;
     if (recv_locked(c, elem, &wake)) {
         gort_rt_lock_release(&c->lock);
         wake_one(wake);
-        gort_call_leave(call);
         return 0;
     }
     if (c->closed) {
         gort_rt_lock_release(&c->lock);
         zero_value(elem, c->elem_size);
-        gort_call_leave(call);
         return GO_ECLOSED;
     }
     if (timeout_ns == 0) {
         gort_rt_lock_release(&c->lock);
-        gort_call_leave(call);
         return try_mode ? GO_EAGAIN : GO_ETIMEDOUT;
     }
     gort_wait w;
@@ -299,8 +283,37 @@ static int chan_recv(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) 
     } else {
         rc = n.result;
     }
+    return rc;
+}
+
+static int chan_send(go_chan *c, const void *elem, int64_t timeout_ns, bool try_mode) {
+    if (timeout_ns < -1)
+        return GO_EINVAL;
+    if (c == NULL)
+        return try_mode ? GO_EAGAIN : nil_wait(timeout_ns, "chan send (nil chan)");
+    gort_call call = gort_call_enter();
+    int rc = send_core(c, elem, timeout_ns, try_mode);
     gort_call_leave(call);
     return rc;
+}
+
+static int chan_recv(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) {
+    if (timeout_ns < -1)
+        return GO_EINVAL;
+    if (c == NULL)
+        return try_mode ? GO_EAGAIN : nil_wait(timeout_ns, "chan receive (nil chan)");
+    gort_call call = gort_call_enter();
+    int rc = recv_core(c, elem, timeout_ns, try_mode);
+    gort_call_leave(call);
+    return rc;
+}
+
+/* For the runtime's own use (timers): no safepoint, no section. */
+int gort_chan_offer(go_chan *c, const void *elem) {
+    return send_core(c, elem, 0, true);
+}
+int gort_chan_take(go_chan *c, void *elem) {
+    return recv_core(c, elem, 0, true);
 }
 
 int go_chan_send(go_chan *c, const void *elem) {

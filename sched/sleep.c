@@ -14,6 +14,7 @@
  * as Go's Ticker drops ticks for a slow reader.
  */
 #include "gc/gc.h"
+#include "sched/chan.h"
 #include "sched/internal.h"
 #include "sched/timer.h"
 #include "sched/wait.h"
@@ -47,13 +48,13 @@ static void timer_fire(gort_timer_entry *e, int64_t now, uint64_t seq) {
     go_timer *t = (go_timer *)e;
     gort_rt_lock_acquire(&t->lock);
     if (seq == t->seq) /* not stopped or reset since this firing was taken */
-        (void)go_chan_try_send(t->chan, &now);
+        (void)gort_chan_offer(t->chan, &now);
     gort_rt_lock_release(&t->lock);
 }
 
 static void drain(go_timer *t) {
     int64_t v;
-    while (go_chan_try_recv(t->chan, &v) == 0) {
+    while (gort_chan_take(t->chan, &v) == 0) {
     }
 }
 

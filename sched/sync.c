@@ -19,6 +19,9 @@
  * already inside.
  *
  * Zero is the ready state of every object. Misuse Go panics on is fatal.
+ * None of this touches collected memory, so threads that are not tasks call
+ * it without an implicit attached section; their waits block in the
+ * blocking-region state when attached (sched/wait.c).
  */
 #include "sched/internal.h"
 #include "sched/wait.h"
@@ -53,16 +56,13 @@ static bool sema_try(go_internal_waitq *q) {
 static int sema_acquire(go_internal_waitq *q, bool lifo, int64_t deadline, const char *reason) {
     if (sema_try(q))
         return 0;
-    gort_call call = gort_call_enter();
     gort_rt_lock_acquire(q_lock(q));
     if (sema_try(q)) {
         gort_rt_lock_release(q_lock(q));
-        gort_call_leave(call);
         return 0;
     }
     if (deadline != INT64_MAX && deadline <= gort_rt_nanotime()) {
         gort_rt_lock_release(q_lock(q));
-        gort_call_leave(call);
         return GO_ETIMEDOUT;
     }
     gort_wait w;
@@ -79,13 +79,11 @@ static int sema_acquire(go_internal_waitq *q, bool lifo, int64_t deadline, const
         gort_rt_lock_release(q_lock(q));
         rc = GO_ETIMEDOUT;
     }
-    gort_call_leave(call);
     return rc;
 }
 
 /* Gives one unit: to the first waiter, else to the count. */
 static void sema_release(go_internal_waitq *q) {
-    gort_call call = gort_call_enter();
     gort_rt_lock_acquire(q_lock(q));
     gort_waiter *n = gort_waitq_claim_first(q_list(q));
     if (n != NULL) {
@@ -99,7 +97,6 @@ static void sema_release(go_internal_waitq *q) {
     gort_rt_lock_release(q_lock(q));
     if (n != NULL)
         gort_wait_wake(n->wait);
-    gort_call_leave(call);
 }
 
 static int64_t deadline_of(int64_t timeout_ns) {
@@ -183,6 +180,7 @@ static GORT_NOINLINE void mutex_lock_slow(go_mutex *m) {
 }
 
 void go_mutex_lock(go_mutex *m) {
+    go_safepoint(); /* a loop of uncontended locks must not hold off pauses */
     int32_t expected = 0;
     if (atomic_compare_exchange_strong_explicit(m_state(m), &expected, M_LOCKED,
                                                 memory_order_acquire, memory_order_relaxed))
@@ -281,7 +279,6 @@ int go_cond_wait_timeout(go_cond *cv, go_mutex *m, int64_t timeout_ns) {
     if (timeout_ns < -1)
         return GO_EINVAL;
     go_internal_waitq *q = &cv->q;
-    gort_call call = gort_call_enter();
     gort_wait w;
     gort_wait_init(&w, deadline_of(timeout_ns));
     gort_waiter n = {.wait = &w};
@@ -301,7 +298,6 @@ int go_cond_wait_timeout(go_cond *cv, go_mutex *m, int64_t timeout_ns) {
             rc = GO_ETIMEDOUT;
         }
     }
-    gort_call_leave(call);
     go_mutex_lock(m);
     return rc;
 }
@@ -312,7 +308,6 @@ void go_cond_wait(go_cond *cv, go_mutex *m) {
 
 void go_cond_signal(go_cond *cv) {
     go_internal_waitq *q = &cv->q;
-    gort_call call = gort_call_enter();
     gort_rt_lock_acquire(q_lock(q));
     gort_waiter *n = gort_waitq_claim_first(q_list(q));
     if (n != NULL)
@@ -320,11 +315,9 @@ void go_cond_signal(go_cond *cv) {
     gort_rt_lock_release(q_lock(q));
     if (n != NULL)
         gort_wait_wake(n->wait);
-    gort_call_leave(call);
 }
 
 static void wake_all(go_internal_waitq *q) {
-    gort_call call = gort_call_enter();
     gort_rt_lock_acquire(q_lock(q));
     gort_waiter *list = NULL, *n;
     while ((n = gort_waitq_claim_first(q_list(q))) != NULL) {
@@ -346,7 +339,6 @@ static void wake_all(go_internal_waitq *q) {
         fifo = n->wake_next; /* before the wake: the node dies with its frame */
         gort_wait_wake(n->wait);
     }
-    gort_call_leave(call);
 }
 
 void go_cond_broadcast(go_cond *cv) {
@@ -379,11 +371,9 @@ int go_waitgroup_wait_timeout(go_waitgroup *wg, int64_t timeout_ns) {
     if (timeout_ns == 0)
         return GO_ETIMEDOUT;
     go_internal_waitq *q = &wg->q;
-    gort_call call = gort_call_enter();
     gort_rt_lock_acquire(q_lock(q));
     if (atomic_load_explicit(wg_counter(wg), memory_order_acquire) == 0) {
         gort_rt_lock_release(q_lock(q));
-        gort_call_leave(call);
         return 0;
     }
     gort_wait w;
@@ -397,7 +387,6 @@ int go_waitgroup_wait_timeout(go_waitgroup *wg, int64_t timeout_ns) {
         gort_rt_lock_release(q_lock(q));
         rc = GO_ETIMEDOUT;
     }
-    gort_call_leave(call);
     return rc;
 }
 

@@ -253,8 +253,12 @@ void gort_timers_reset(void) {
         gort_rt_lock_acquire(&h->lock);
         h->n = 0;
         h->epoch++;
-        if (h->w != NULL)
+        /* Heaps past this run's workers belong to none (an earlier run had
+         * more workers, whose array is gone). */
+        if (i < gort_sched.nworkers)
             atomic_store(&h->w->timer_due, INT64_MAX);
+        else
+            h->w = NULL;
         gort_rt_lock_release(&h->lock);
     }
 }

@@ -24,8 +24,15 @@ static __thread bool tls_in_section; /* a thread that is not a task: inside gort
 
 GORT_NOINLINE gort_call gort_call_enter(void) {
     gort_call c = {false};
-    if (gort_sched_current_task() != NULL || gort_sched_self() != NULL)
+    if (gort_sched_current_task() != NULL) {
+        /* Every channel, select, lock and timer call is a safepoint, so that
+         * a loop of try_ calls or of uncontended locks does not hold off
+         * pauses (not from a worker's scheduler, where timers fire). */
+        go_safepoint();
         return c;
+    }
+    if (gort_sched_self() != NULL || tls_in_section)
+        return c; /* a worker's scheduler; or nested in an open section */
     c.section = gort_sched_external_enter();
     tls_in_section = c.section;
     return c;
