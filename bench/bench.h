@@ -42,6 +42,22 @@ static inline long bench_env_long(const char *name, long def) {
     return v;
 }
 
+/* The iteration count that makes a round last about target_ns, given that a
+ * probe round of probe_n iterations took probe_ns; clamped to [lo, hi]. The
+ * Go twins compute it the same way. */
+static inline long bench_calibrate(long probe_n, uint64_t probe_ns, double target_ns, long lo,
+                                   long hi) {
+    double per = (double)probe_ns / (double)probe_n;
+    if (per < 1.0)
+        per = 1.0;
+    double n = target_ns / per;
+    if (n < (double)lo)
+        return lo;
+    if (n > (double)hi)
+        return hi;
+    return (long)n;
+}
+
 static inline int bench_cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);

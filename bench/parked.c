@@ -1,9 +1,10 @@
 /* bench/parked.c - a million parked tasks: creation time and memory.
  *
  * The main task spawns BENCH_PARKED_TASKS tasks (default 1,000,000); each
- * parks at once through the scheduler's park/ready interface (there are no
- * channels yet). When all are parked the benchmark reports the time per task
- * from the first spawn to the last park, and the peak RSS; then it readies
+ * parks at once through the scheduler's park/ready interface (written before
+ * channels existed; bench/parked_chan.c parks them in a channel receive, as
+ * the Go twin does). When all are parked the benchmark reports the time per
+ * task from the first spawn to the last park, and the peak RSS; then it readies
  * them all, waits for them to finish, lets the monitor give the surplus stack
  * memory back to the OS for BENCH_PARKED_SETTLE_MS (default 3000), and reports
  * the RSS again. The Go twin parks goroutines on a channel.

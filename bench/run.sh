@@ -2,7 +2,9 @@
 # bench/run.sh - run the gort benchmarks beside their Go twins and compare.
 #
 # Usage: bench/run.sh [spawn] [yield] [stw] [parked] [binarytrees] [alloc] [pause]
-#        (default: all seven)
+#                     [skynet] [pingpong] [chanbuf] [select] [mutex] [timers]
+#                     [parked_chan]
+#        (default: all fourteen)
 #
 # Expects the C benchmarks already built in $BUILD_DIR/bench (default
 # build/release; `make bench` builds the release preset first). Builds the Go
@@ -21,15 +23,21 @@
 #
 # Figures are never judged pass/fail: verdict= only says whether a target is
 # met. The script exits 1 only when a benchmark reported a wrong result (it
-# exits non-zero itself), and 2 on a usage or build problem.
+# exits non-zero itself) or hung (see BENCH_TIMEOUT), and 2 on a usage or
+# build problem.
 #
-# Environment: BUILD_DIR, BENCH_REPS, BENCH_PARKED_REPS (default 3),
+# Environment: BUILD_DIR, BENCH_REPS, BENCH_TIMEOUT (seconds per run, default
+# 600: a run still going then is killed and reported as failed),
+# BENCH_PARKED_REPS (default 3),
 # BENCH_PAUSE_REPS (default 3), and the benchmarks' own knobs
 # (BENCH_PARKED_TASKS, BENCH_PARKED_SETTLE_MS, BENCH_SPAWN_TASKS,
 # BENCH_YIELD_ROUNDS, BENCH_STW_PAUSES, BENCH_STW_CYCLES,
 # BENCH_BINARYTREES_DEPTH, BENCH_ALLOC_N, BENCH_PAUSE_MB, BENCH_PAUSE_CYCLES,
 # BENCH_PAUSE_PARKED, BENCH_PAUSE_GAP_MS, BENCH_PAUSE_BOEHM_THREADS,
-# BENCH_BOEHM_INTERIOR).
+# BENCH_BOEHM_INTERIOR, BENCH_SKYNET_SIZE, BENCH_PINGPONG_N, BENCH_CHANBUF_N,
+# BENCH_SELECT_N, BENCH_MUTEX_M, BENCH_TIMERS_TASKS, BENCH_TIMERS_MAX_MS;
+# parked_chan uses BENCH_PARKED_TASKS, BENCH_PARKED_SETTLE_MS and
+# BENCH_PARKED_REPS as parked does).
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,7 +45,10 @@ root=$(dirname "$here")
 BUILD_DIR=${BUILD_DIR:-$root/build/release}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 BENCH_REPS=${BENCH_REPS:-5}
-all="spawn yield stw parked binarytrees alloc pause"
+# A run that has not finished after this many seconds is a hang: it is killed
+# and reported as a failure, and the other runs go on.
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-600}
+all="spawn yield stw parked binarytrees alloc pause skynet pingpong chanbuf select mutex timers parked_chan"
 # The collector benchmarks, which have Boehm-GC twins besides the Go ones.
 with_boehm="binarytrees alloc pause"
 
@@ -48,6 +59,9 @@ die() {
 
 case $BENCH_REPS in
     '' | *[!0-9]* | 0) die "BENCH_REPS must be a positive integer, not '$BENCH_REPS'" ;;
+esac
+case $BENCH_TIMEOUT in
+    '' | *[!0-9]* | 0) die "BENCH_TIMEOUT must be a positive integer (seconds), not '$BENCH_TIMEOUT'" ;;
 esac
 
 selected=()
@@ -67,6 +81,8 @@ procs_of() {
         yield) echo "1" ;;
         stw) echo "2" ;;
         parked) echo "2" ;;
+        skynet | pingpong | select) echo "1 2" ;;
+        chanbuf | mutex | timers | parked_chan) echo "2" ;;
         binarytrees | alloc | pause) echo "2" ;;
     esac
 }
@@ -108,14 +124,20 @@ trap 'rm -f "$results"' EXIT
 run_one() {
     local impl=$1 name=$2 procs=$3 rep=$4 out rc
     case $impl in
-        gort) out=$(env GORT_MAXPROCS="$procs" "$bin_dir/bench_$name") ;;
-        go) out=$(env GOMAXPROCS="$procs" "$go_dir/$name") ;;
+        gort) out=$(env GORT_MAXPROCS="$procs" timeout -k 10 "$BENCH_TIMEOUT" "$bin_dir/bench_$name") ;;
+        go) out=$(env GOMAXPROCS="$procs" timeout -k 10 "$BENCH_TIMEOUT" "$go_dir/$name") ;;
         # Boehm's worker count is its number of marker threads.
-        boehm) out=$(env GC_MARKERS="$procs" "$boehm_dir/$name") ;;
+        boehm) out=$(env GC_MARKERS="$procs" timeout -k 10 "$BENCH_TIMEOUT" "$boehm_dir/$name") ;;
     esac
     rc=$?
     if [ $rc -ne 0 ]; then
-        echo "# FAILED: impl=$impl name=$name procs=$procs rep=$rep exit=$rc (a wrong result: see stderr above)"
+        if [ $rc -eq 124 ]; then
+            echo "# FAILED: impl=$impl name=$name procs=$procs rep=$rep exit=$rc (no result after BENCH_TIMEOUT=${BENCH_TIMEOUT}s: a hang, killed)"
+        elif [ $rc -gt 128 ]; then
+            echo "# FAILED: impl=$impl name=$name procs=$procs rep=$rep exit=$rc (killed by signal $((rc - 128)): a crash, or the BENCH_TIMEOUT watchdog)"
+        else
+            echo "# FAILED: impl=$impl name=$name procs=$procs rep=$rep exit=$rc (a wrong result: see stderr above)"
+        fi
     fi
     printf '%s\n' "$out" | grep '^name=' | sed "s/\$/ rep=$rep/" | while IFS= read -r line; do
         printf '%s\n' "$line"
@@ -142,6 +164,7 @@ run_one() {
             # A million parked tasks take about 25 s per run on each side;
             # building 512 MB of nodes about 8 s.
             [ "$name" = parked ] && reps=${BENCH_PARKED_REPS:-3}
+            [ "$name" = parked_chan ] && reps=${BENCH_PARKED_REPS:-3}
             [ "$name" = pause ] && reps=${BENCH_PAUSE_REPS:-3}
             for rep in $(seq 1 "$reps"); do
                 run_one gort "$name" "$procs" "$rep"
@@ -153,8 +176,14 @@ run_one() {
         done
     done
 
-    echo "# summary (medians of $BENCH_REPS runs, parked: ${BENCH_PARKED_REPS:-3}, pause: ${BENCH_PAUSE_REPS:-3}; targets: spawn <= 0.5x Go, yield <= 0.25x Go, stw pause p50 < 20000 ns, max < 200000 ns, parked create <= 0.5x Go, peak RSS <= 2x Go, binarytrees time < Go and < Boehm, peak RSS <= 1.5x Go, alloc <= Go, pause max and p50 <= Boehm)"
+    echo "# summary (medians of $BENCH_REPS runs, parked: ${BENCH_PARKED_REPS:-3}, pause: ${BENCH_PAUSE_REPS:-3}; targets: spawn <= 0.5x Go, yield <= 0.25x Go, stw pause p50 < 20000 ns, max < 200000 ns, parked create <= 0.5x Go, peak RSS <= 2x Go, binarytrees time < Go and < Boehm, peak RSS <= 1.5x Go, alloc <= Go, pause max and p50 <= Boehm, skynet and pingpong <= 0.5x Go, chanbuf, select, mutex and timers wall time <= Go, parked_chan peak RSS <= 2x Go)"
     awk '
+    # One figure per worker count, judged by its ratio to Go.
+    BEGIN {
+        simple_limit["spawn"] = 0.5; simple_limit["yield"] = 0.25
+        simple_limit["skynet"] = 0.5; simple_limit["pingpong"] = 0.5
+        simple_limit["chanbuf"] = 1; simple_limit["select"] = 1; simple_limit["mutex"] = 1
+    }
     function num(v) { return (v == int(v)) ? sprintf("%d", v) : sprintf("%.1f", v) }
     function median(list,    a, n, i, j, t) {
         n = split(list, a, " ")
@@ -187,6 +216,7 @@ run_one() {
         # The size of the run, said again in the summary.
         if (kv["depth"] != "") depth[g] = kv["depth"]
         if (kv["live_mb"] != "") live_mb[g] = kv["live_mb"]
+        if (kv["ideal_ms"] != "") ideal_ms[g] = kv["ideal_ms"]
     }
     # "ratio=gort/<other>=x.xx" (two significant digits below 0.1: pause
     # ratios can be tiny), or "=n/a" when either side is missing.
@@ -238,8 +268,8 @@ run_one() {
                 if (name == "pause" && stat == "pause_max" && gort != "")
                     line = line " gort_worst=" num(worst(v[g, "gort"]))
                 printf "%s reps=%d\n", line, reps
-            } else if (name == "spawn" || name == "yield") {
-                limit = (name == "spawn") ? 0.5 : 0.25
+            } else if (name in simple_limit) {
+                limit = simple_limit[name]
                 if (gort == "" || go == "" || go == 0) { ratio = "n/a"; verdict = "n/a" }
                 else {
                     ratio = sprintf("%.2f", gort / go)
@@ -247,10 +277,22 @@ run_one() {
                 }
                 printf "name=%s procs=%s ratio=gort/go=%s gort=%s go=%s unit=%s target=<=%s verdict=%s reps=%d\n",
                     name, procs, ratio, gs, os, unit[g], limit, verdict, reps
-            } else if (name == "parked") {
-                # create: at most 0.5x Go; peak RSS: at most 2x Go; RSS after
-                # release: reported beside Go, no target.
-                if (stat == "create") limit = 0.5
+            } else if (name == "timers") {
+                # The wall time: at most that of Go; the overshoot over the longest
+                # sleep: reported beside Go, no target.
+                limit = (stat == "wall") ? 1 : ""
+                if (gort == "" || go == "" || go == 0) { ratio = "n/a"; verdict = "n/a" }
+                else {
+                    ratio = sprintf("%.2f", gort / go)
+                    verdict = (limit == "") ? "" : ((gort / go <= limit) ? "met" : "missed")
+                }
+                printf "name=timers procs=%s stat=%s ratio=gort/go=%s gort=%s go=%s unit=%s target=%s verdict=%s ideal_ms=%s reps=%d\n",
+                    procs, stat, ratio, gs, os, unit[g], (limit == "" ? "none" : "<=" limit), verdict, ideal_ms[g], reps
+            } else if (name == "parked" || name == "parked_chan") {
+                # parked: create at most 0.5x Go; both: peak RSS at most 2x
+                # Go; the create time of parked_chan and both RSS after release:
+                # reported beside Go, no target.
+                if (stat == "create" && name == "parked") limit = 0.5
                 else if (stat == "peak_rss") limit = 2
                 else limit = ""
                 if (gort == "" || go == "" || go == 0) { ratio = "n/a"; verdict = "n/a" }
@@ -258,8 +300,8 @@ run_one() {
                     ratio = sprintf("%.2f", gort / go)
                     verdict = (limit == "") ? "" : ((gort / go <= limit) ? "met" : "missed")
                 }
-                printf "name=parked procs=%s stat=%s ratio=gort/go=%s gort=%s go=%s unit=%s target=%s verdict=%s reps=%d\n",
-                    procs, stat, ratio, gs, os, unit[g], (limit == "" ? "none" : "<=" limit), verdict, reps
+                printf "name=%s procs=%s stat=%s ratio=gort/go=%s gort=%s go=%s unit=%s target=%s verdict=%s reps=%d\n",
+                    name, procs, stat, ratio, gs, os, unit[g], (limit == "" ? "none" : "<=" limit), verdict, reps
             } else if (name == "stw") {
                 if (stat == "pause_p50") limit = 20000
                 else if (stat == "pause_max") limit = 200000
