@@ -238,7 +238,7 @@ static int send_core(go_chan *c, const void *elem, int64_t timeout_ns, bool try_
         return try_mode ? GO_EAGAIN : GO_ETIMEDOUT;
     }
     gort_wait w;
-    gort_wait_init(&w, gort_deadline_after(timeout_ns));
+    gort_wait_init(&w, gort_deadline_after(timeout_ns), 0);
     gort_waiter n = {.wait = &w, .elem = (void *)elem, .is_send = true};
     gort_waitq_push(&c->sendq, &n);
     int rc;
@@ -271,7 +271,7 @@ static int recv_core(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) 
         return try_mode ? GO_EAGAIN : GO_ETIMEDOUT;
     }
     gort_wait w;
-    gort_wait_init(&w, gort_deadline_after(timeout_ns));
+    gort_wait_init(&w, gort_deadline_after(timeout_ns), 0);
     gort_waiter n = {.wait = &w, .elem = elem};
     gort_waitq_push(&c->recvq, &n);
     int rc;
@@ -365,10 +365,14 @@ void go_chan_close(go_chan *c) {
         list = n;
     }
     gort_rt_lock_release(&c->lock);
-    while (list != NULL) {
+    /* The claimed nodes are ours alone now: a pause between wakes is fine,
+     * and a close that wakes a million tasks must not hold pauses off. */
+    for (unsigned k = 1; list != NULL; k++) {
         n = list;
         list = n->wake_next; /* before the wake: the node dies with its frame */
         gort_wait_wake(n->wait);
+        if (k % 1024 == 0)
+            go_safepoint();
     }
     gort_call_leave(call);
 }
@@ -515,7 +519,7 @@ int go_select(go_case *cases, size_t n, int64_t timeout_ns) {
     }
 
     gort_wait w;
-    gort_wait_init(&w, gort_deadline_after(timeout_ns));
+    gort_wait_init(&w, gort_deadline_after(timeout_ns), GORT_WAIT_SEVERAL | GORT_WAIT_STEPS);
     k = 0;
     for (size_t i = 0; i < n; i++) {
         go_case *cs = &cases[i];

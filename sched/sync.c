@@ -66,7 +66,7 @@ static int sema_acquire(go_internal_waitq *q, bool lifo, int64_t deadline, const
         return GO_ETIMEDOUT;
     }
     gort_wait w;
-    gort_wait_init(&w, deadline);
+    gort_wait_init(&w, deadline, 0);
     gort_waiter n = {.wait = &w};
     if (lifo)
         gort_waitq_push_front(q_list(q), &n);
@@ -271,32 +271,43 @@ void go_rwmutex_unlock(go_rwmutex *rw) {
 
 /* ---- cond ------------------------------------------------------------------- */
 
-static void nothing_to_unlock(void *arg) {
-    (void)arg;
+typedef struct cond_unlock {
+    go_internal_waitq *q;
+    go_mutex *m;
+} cond_unlock;
+
+/* Runs once the waiter is parked (or, for a thread, before it blocks):
+ * releases the queue, then the mutex. go_mutex_unlock may ready a waiter of
+ * the mutex, which is allowed here; it never parks. */
+static void cond_release(void *arg) {
+    cond_unlock *u = arg;
+    gort_rt_lock_release(q_lock(u->q));
+    go_mutex_unlock(u->m);
 }
 
 int go_cond_wait_timeout(go_cond *cv, go_mutex *m, int64_t timeout_ns) {
     if (timeout_ns < -1)
         return GO_EINVAL;
+    if (timeout_ns == 0) { /* no wait: let others in, then report the timeout */
+        go_mutex_unlock(m);
+        go_mutex_lock(m);
+        return GO_ETIMEDOUT;
+    }
     go_internal_waitq *q = &cv->q;
     gort_wait w;
-    gort_wait_init(&w, deadline_of(timeout_ns));
+    gort_wait_init(&w, deadline_of(timeout_ns), GORT_WAIT_STEPS);
     gort_waiter n = {.wait = &w};
-    /* Queued before the mutex is released: a signal after the unlock finds us. */
+    /* Queued before the mutex is released: a signal after the unlock finds
+     * us. The queue's lock is held until we are parked. */
     gort_rt_lock_acquire(q_lock(q));
     gort_waitq_push(q_list(q), &n);
-    gort_rt_lock_release(q_lock(q));
-    go_mutex_unlock(m);
+    cond_unlock u = {q, m};
     int rc = 0;
-    if (timeout_ns == 0 || gort_wait_block(&w, nothing_to_unlock, NULL, "cond wait") == NULL) {
-        if (timeout_ns == 0 && !gort_wait_claim(&w)) {
-            gort_wait_block(&w, nothing_to_unlock, NULL, "cond wait"); /* a signal won */
-        } else {
-            gort_rt_lock_acquire(q_lock(q));
-            gort_waitq_remove(q_list(q), &n);
-            gort_rt_lock_release(q_lock(q));
-            rc = GO_ETIMEDOUT;
-        }
+    if (gort_wait_block(&w, cond_release, &u, "cond wait") == NULL) {
+        gort_rt_lock_acquire(q_lock(q));
+        gort_waitq_remove(q_list(q), &n);
+        gort_rt_lock_release(q_lock(q));
+        rc = GO_ETIMEDOUT;
     }
     go_mutex_lock(m);
     return rc;
@@ -377,7 +388,7 @@ int go_waitgroup_wait_timeout(go_waitgroup *wg, int64_t timeout_ns) {
         return 0;
     }
     gort_wait w;
-    gort_wait_init(&w, deadline_of(timeout_ns));
+    gort_wait_init(&w, deadline_of(timeout_ns), 0);
     gort_waiter n = {.wait = &w};
     gort_waitq_push(q_list(q), &n);
     int rc = 0;

@@ -1,15 +1,13 @@
 /* sched/wait.c - blocking and waking one call's wait (protocol in sched/wait.h).
  *
- * Tasks park through gort_sched_park. The handshake word goes
- * WAIT_ACTIVE -> WAIT_PARKED (the unlock callback, on the scheduler, after the
- * queue locks are released) or WAIT_ACTIVE -> WAIT_WOKEN (gort_wait_wake), by
- * exchange: the one that sees the other's value second readies the task (the
- * callback by cancelling the park). So a wake that comes before the park is
- * complete, as a deadline firing at once can, is never lost and never readies
- * a task that is not parked.
+ * Tasks park through gort_sched_park. The unlock callback arms the deadline's
+ * timer, then releases the queue locks: by the time any waker can reach the
+ * task it is WAITING, so the waker that claimed the wait readies it. A wait
+ * whose unlock takes several steps (GORT_WAIT_STEPS) adds the handshake, so
+ * that the task stays parked until the last step is done.
  *
- * Threads that are not tasks block on the handshake word as a futex, having
- * left their implicit attached section and, when attached, entered a blocking
+ * Threads that are not tasks block on the wait's futex word, having left
+ * their implicit attached section and, when attached, entered a blocking
  * region: a pause never waits for them. Their deadline is the futex timeout;
  * a thread whose deadline passed claims its own wait like any waker.
  */
@@ -55,10 +53,13 @@ static void deadline_fire(gort_timer_entry *e, int64_t now, uint64_t seq) {
     }
 }
 
-void gort_wait_init(gort_wait *w, int64_t deadline) {
+void gort_wait_init(gort_wait *w, int64_t deadline, unsigned flags) {
     w->task = gort_sched_current_task();
+    w->contended = (flags & GORT_WAIT_SEVERAL) != 0 || deadline != INT64_MAX;
+    w->steps = (flags & GORT_WAIT_STEPS) != 0;
     atomic_store_explicit(&w->claimed, 0, memory_order_relaxed);
     atomic_store_explicit(&w->handshake, WAIT_ACTIVE, memory_order_relaxed);
+    atomic_store_explicit(&w->woken, 0, memory_order_relaxed);
     w->winner = NULL;
     w->deadline = deadline;
     if (w->task != NULL && deadline != INT64_MAX) {
@@ -74,15 +75,15 @@ void gort_wait_init(gort_wait *w, int64_t deadline) {
 void gort_wait_wake(gort_wait *w) {
     gort_task *t = w->task;
     if (t != NULL) {
-        if (atomic_exchange_explicit(&w->handshake, WAIT_WOKEN, memory_order_acq_rel) ==
-            WAIT_PARKED)
+        if (!w->steps || atomic_exchange_explicit(&w->handshake, WAIT_WOKEN,
+                                                  memory_order_acq_rel) == WAIT_PARKED)
             gort_sched_ready(t);
         return;
     }
     /* A thread: once the word is 1 it may return and its frame be reused;
      * a futex wake on the stale address is harmless. */
-    atomic_store_explicit(&w->handshake, 1, memory_order_release);
-    gort_rt_futex_wake(&w->handshake, 1);
+    atomic_store_explicit(&w->woken, 1, memory_order_release);
+    gort_rt_futex_wake(&w->woken, 1);
 }
 
 typedef struct park_arg {
@@ -91,11 +92,25 @@ typedef struct park_arg {
     void *arg;
 } park_arg;
 
+/* On the scheduler, the task WAITING: arm the deadline, release the queues.
+ * Once a lock is released a waker may ready the task and another worker run
+ * it: after that, nothing of its frame is touched, except (steps) until the
+ * handshake says the waker came after us. */
 static bool park_commit(gort_task *t, void *arg) {
     (void)t;
     park_arg *p = arg;
-    gort_wait *w = p->w; /* read before the unlock: then a waker may finish */
-    p->unlock(p->arg);
+    gort_wait *w = p->w;
+    gort_wait_unlock_fn unlock = p->unlock;
+    void *unlock_arg = p->arg;
+    bool steps = w->steps;
+    /* Armed before any lock is released, while the frame is surely ours; a
+     * firing from here on finds the task WAITING. The entry stays valid: the
+     * task removes it (waiting out a firing) before its frame goes. */
+    if (w->deadline != INT64_MAX && !gort_timer_add(&w->timer))
+        gort_rt_fatal("a timed wait while the runtime is not running");
+    unlock(unlock_arg);
+    if (!steps)
+        return true;
     return atomic_exchange_explicit(&w->handshake, WAIT_PARKED, memory_order_acq_rel) !=
            WAIT_WOKEN;
 }
@@ -108,10 +123,10 @@ static void thread_block(gort_wait *w) {
     if (attached)
         go_blocking_enter();
     for (;;) {
-        if (atomic_load_explicit(&w->handshake, memory_order_acquire) != 0)
+        if (atomic_load_explicit(&w->woken, memory_order_acquire) != 0)
             break;
         if (w->deadline == INT64_MAX) {
-            gort_rt_futex_wait(&w->handshake, 0);
+            gort_rt_futex_wait(&w->woken, 0);
             continue;
         }
         int64_t left = w->deadline - gort_rt_nanotime();
@@ -119,12 +134,12 @@ static void thread_block(gort_wait *w) {
             if (gort_wait_claim(w))
                 break; /* the deadline won: winner stays NULL */
             /* A waker claimed it: it is about to set the word. */
-            while (atomic_load_explicit(&w->handshake, memory_order_acquire) == 0)
-                gort_rt_futex_wait(&w->handshake, 0);
+            while (atomic_load_explicit(&w->woken, memory_order_acquire) == 0)
+                gort_rt_futex_wait(&w->woken, 0);
             break;
         }
         struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
-        gort_rt_futex_wait_timeout(&w->handshake, 0, &ts);
+        gort_rt_futex_wait_timeout(&w->woken, 0, &ts);
     }
     if (attached)
         go_blocking_leave();
@@ -142,12 +157,9 @@ gort_waiter *gort_wait_block(gort_wait *w, gort_wait_unlock_fn unlock, void *arg
         thread_block(w);
         return w->winner;
     }
-    bool timed = w->deadline != INT64_MAX;
-    if (timed && !gort_timer_add(&w->timer))
-        gort_rt_fatal("a timed wait while the runtime is not running");
     park_arg p = {w, unlock, arg};
     gort_sched_park(park_commit, &p, reason);
-    if (timed)
+    if (w->deadline != INT64_MAX)
         gort_timer_del(&w->timer, true);
     return w->winner;
 }
@@ -159,7 +171,7 @@ static void no_unlock(void *arg) {
 _Noreturn void gort_wait_forever(const char *reason) {
     for (;;) {
         gort_wait w;
-        gort_wait_init(&w, INT64_MAX);
+        gort_wait_init(&w, INT64_MAX, 0);
         gort_wait_block(&w, no_unlock, NULL, reason);
         /* nothing can win it */
     }

@@ -13,9 +13,16 @@
  * claimed elsewhere are skipped and dropped by the wakers that meet them; the
  * woken caller removes its nodes still queued.
  *
- * The handshake word settles the race between a wake-up and the park itself
- * (a deadline can fire before the task has parked): whichever of the park's
- * unlock callback and gort_wait_wake comes second readies the task.
+ * A task's wakers can find it only once it is parked: its deadline's timer
+ * is armed, and the queue lock released, by the park's unlock callback, when
+ * the task is already WAITING. So a waker readies it directly, and the
+ * callback touches nothing of the task's frame once the lock is released.
+ * An unlock in several steps (select's locks, a cond's queue then its mutex)
+ * reads the frame between steps: such a wait (GORT_WAIT_STEPS) has a
+ * handshake word, which the callback and the waker both exchange when done;
+ * whichever comes second readies the task (the callback by cancelling the
+ * park). When only one waker can ever find a wait (one node, no deadline),
+ * claiming it is a plain store: the node leaves its queue as it is claimed.
  */
 #ifndef GORT_SCHED_WAIT_H
 #define GORT_SCHED_WAIT_H
@@ -32,9 +39,11 @@ typedef struct gort_waiter gort_waiter;
 
 typedef struct gort_wait {
     gort_task *task;             /* NULL: an OS thread that is not a task */
+    bool contended;              /* several wakers may race for it: claim by CAS */
+    bool steps;                  /* GORT_WAIT_STEPS: wakes go through handshake */
     _Atomic uint32_t claimed;    /* 1 once a waker or the deadline won it */
-    _Atomic uint32_t handshake;  /* tasks: WAIT_ACTIVE, WAIT_PARKED, WAIT_WOKEN;
-                                    threads: the futex word, 1 once woken */
+    _Atomic uint32_t handshake;  /* steps: WAIT_ACTIVE, WAIT_PARKED, WAIT_WOKEN */
+    _Atomic uint32_t woken;      /* threads: the futex word, 1 once woken */
     gort_waiter *winner;         /* written by the claimer; NULL: the deadline */
     int64_t deadline;            /* go_now() value, or INT64_MAX */
     gort_timer_entry timer;      /* tasks with a deadline */
@@ -58,11 +67,19 @@ typedef struct gort_waitq {
     gort_waiter *head, *tail;
 } gort_waitq;
 
+enum {
+    GORT_WAIT_SEVERAL = 1, /* it queues more than one node (select) */
+    GORT_WAIT_STEPS = 2,   /* its unlock callback releases in several steps */
+};
 /* Starts a wait for the calling task or thread, with an absolute deadline
- * (INT64_MAX: none). */
-void gort_wait_init(gort_wait *w, int64_t deadline);
+ * (INT64_MAX: none) and GORT_WAIT_* flags. */
+void gort_wait_init(gort_wait *w, int64_t deadline, unsigned flags);
 
 static inline bool gort_wait_claim(gort_wait *w) {
+    if (!w->contended) {
+        atomic_store_explicit(&w->claimed, 1, memory_order_relaxed);
+        return true;
+    }
     uint32_t expected = 0;
     return atomic_load_explicit(&w->claimed, memory_order_relaxed) == 0 &&
            atomic_compare_exchange_strong_explicit(&w->claimed, &expected, 1,
