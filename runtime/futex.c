@@ -75,10 +75,13 @@ bool gort_rt_lock_try(gort_rt_lock *l) {
 }
 
 void gort_rt_lock_acquire(gort_rt_lock *l) {
+    if (gort_rt_lock_try(l))
+        return;
+    /* Spin reading, not writing, so the holder keeps its cache line. */
     for (int i = 0, n = gort_rt_spin_limit(100); i < n; i++) {
-        if (gort_rt_lock_try(l))
-            return;
         gort_rt_cpu_relax();
+        if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0 && gort_rt_lock_try(l))
+            return;
     }
     while (atomic_exchange(&l->word, 2) != 0)
         gort_rt_futex_wait(&l->word, 2);

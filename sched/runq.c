@@ -25,6 +25,8 @@
  */
 #include "sched/internal.h"
 
+#define RUNNEXT_GRACE_NS 3000
+
 static bool runq_put_slow(gort_worker *w, gort_task *t, uint32_t h, uint32_t tl) {
     gort_task *batch[RUNQ_SIZE / 2 + 1];
     uint32_t n = (tl - h) / 2;
@@ -99,7 +101,19 @@ static uint32_t runq_grab(gort_worker *victim, gort_task *_Atomic *ring, uint32_
             if (!steal_runnext)
                 return 0;
             gort_task *next = atomic_load(&victim->runnext);
-            if (next == NULL || !atomic_compare_exchange_strong(&victim->runnext, &next, NULL))
+            if (next == NULL)
+                return 0;
+            /* A running victim is about to switch to its runnext (a task it
+             * just readied, typically the partner of a ping-pong): give it
+             * a few microseconds first, as Go does, rather than move the
+             * pair apart and pay a wake-up on every exchange. */
+            if (atomic_load_explicit(&victim->current, memory_order_relaxed) != NULL) {
+                int64_t until = gort_rt_nanotime() + RUNNEXT_GRACE_NS;
+                while (atomic_load_explicit(&victim->runnext, memory_order_relaxed) == next &&
+                       gort_rt_nanotime() < until)
+                    gort_rt_cpu_relax();
+            }
+            if (!atomic_compare_exchange_strong(&victim->runnext, &next, NULL))
                 return 0;
             atomic_store_explicit(&ring[start % RUNQ_SIZE], next, memory_order_relaxed);
             return 1;
