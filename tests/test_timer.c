@@ -1053,6 +1053,76 @@ static void go_sleep_from_an_attached_thread_blocks_it_without_holding_up_pauses
     check_thread_sleep(&ts);
 }
 
+/* ---- a timer whose worker sits in a blocking region ---------------------------------------- */
+
+/* The task that arms the timer then enters a blocking region and stays there
+ * until the value arrived (or 30 s): its worker cannot fire its own timers,
+ * so only another worker taking them over (DESIGN.md section 2) delivers it
+ * while the region lasts. */
+typedef struct takeover {
+    go_chan *c; /* registered root, written with GO_STORE */
+    atomic_int armed, received, done;
+    atomic_int received_in_region; /* the region was still on when the value came */
+    int64_t fired_at, armed_at;
+    int rc;
+    go_waitgroup wg;
+} takeover;
+
+static takeover tko;
+
+static void *region_wait(void *arg) {
+    (void)arg;
+    int64_t until = go_now() + 30 * CT_S;
+    while (!atomic_load(&tko.received) && go_now() < until)
+        uv_sleep(1);
+    atomic_store(&tko.received_in_region, atomic_load(&tko.received));
+    return NULL;
+}
+
+static void takeover_armer(void *arg) {
+    (void)arg;
+    tko.armed_at = go_now();
+    go_timer *t = go_timer_new(5 * CT_MS, 0); /* in this worker's heap */
+    CHECK(t != NULL);
+    GO_STORE(tko.c, go_timer_chan(t));
+    atomic_store(&tko.armed, 1);
+    go_blocking_call(region_wait, NULL);
+    go_waitgroup_done(&tko.wg);
+}
+
+static void takeover_receiver(void *arg) {
+    (void)arg;
+    while (!atomic_load(&tko.armed))
+        go_yield();
+    tko.rc = go_chan_recv(GO_LOAD(tko.c), &tko.fired_at);
+    atomic_store(&tko.received, 1);
+    go_waitgroup_done(&tko.wg);
+}
+
+static int takeover_main(void *arg) {
+    (void)arg;
+    ct_add_roots(&tko.c, sizeof tko.c);
+    go_waitgroup_add(&tko.wg, 2);
+    ct_spawn(takeover_armer, NULL);
+    ct_spawn(takeover_receiver, NULL);
+    go_waitgroup_wait(&tko.wg); /* parked: the other worker may go idle */
+    go_gc_remove_roots(&tko.c);
+    return 0;
+}
+
+static void timer_of_a_worker_in_a_blocking_region_is_taken_over_by_another(void **state) {
+    (void)state;
+    WATCH();
+    memset(&tko, 0, sizeof tko);
+    ct_run(2, takeover_main, NULL);
+    assert_int_equal(tko.rc, 0);
+    assert_int_equal(atomic_load(&tko.received), 1);
+    if (!atomic_load(&tko.received_in_region))
+        fail_msg("the timer fired only after its worker left the blocking region");
+    if (tko.fired_at < tko.armed_at + 5 * CT_MS)
+        fail_msg("the timer fired early");
+}
+
 /* ============================================================================================= */
 
 int main(void) {
@@ -1080,6 +1150,7 @@ int main(void) {
         /* 4 */
         T(go_sleep_from_an_unattached_thread_blocks_it_without_holding_up_pauses),
         T(go_sleep_from_an_attached_thread_blocks_it_without_holding_up_pauses),
+        T(timer_of_a_worker_in_a_blocking_region_is_taken_over_by_another),
     };
     const char *filter = getenv("TEST_TIMER_FILTER");
     if (filter != NULL)
