@@ -38,6 +38,8 @@
 #include "sched/chan.h"
 #include "sched/wait.h"
 
+#define CLOSE_BATCH 1024 /* waiters woken per lock hold by a close */
+
 struct go_chan {
     gort_rt_lock lock;
     bool closed;             /* [lock] */
@@ -350,29 +352,40 @@ void go_chan_close(go_chan *c) {
         gort_rt_fatal("close of closed channel (task %llu)", caller_id());
     }
     c->closed = true;
-    gort_waiter *list = NULL, *n;
-    while ((n = gort_waitq_claim_first(&c->recvq)) != NULL) {
-        zero_value(n->elem, c->elem_size);
-        n->result = GO_ECLOSED;
-        n->wait->winner = n;
-        n->wake_next = list;
-        list = n;
-    }
-    while ((n = gort_waitq_claim_first(&c->sendq)) != NULL) {
-        n->result = GO_ECLOSED;
-        n->wait->winner = n;
-        n->wake_next = list;
-        list = n;
-    }
-    gort_rt_lock_release(&c->lock);
-    /* The claimed nodes are ours alone now: a pause between wakes is fine,
-     * and a close that wakes a million tasks must not hold pauses off. */
-    for (unsigned k = 1; list != NULL; k++) {
-        n = list;
-        list = n->wake_next; /* before the wake: the node dies with its frame */
-        gort_wait_wake(n->wait);
-        if (k % 1024 == 0)
-            go_safepoint();
+    /* Every waiter queued now gets GO_ECLOSED. Once closed is set no waiter
+     * joins the queues, so they can be emptied in batches, with the lock
+     * dropped and a safepoint between batches: a close that wakes a million
+     * tasks must not hold pauses off. */
+    for (;;) {
+        gort_waiter *list = NULL, *n;
+        int batch = 0;
+        while (batch < CLOSE_BATCH && (n = gort_waitq_claim_first(&c->recvq)) != NULL) {
+            zero_value(n->elem, c->elem_size);
+            n->result = GO_ECLOSED;
+            n->wait->winner = n;
+            n->wake_next = list;
+            list = n;
+            batch++;
+        }
+        while (batch < CLOSE_BATCH && (n = gort_waitq_claim_first(&c->sendq)) != NULL) {
+            n->result = GO_ECLOSED;
+            n->wait->winner = n;
+            n->wake_next = list;
+            list = n;
+            batch++;
+        }
+        bool more = c->recvq.head != NULL || c->sendq.head != NULL;
+        gort_rt_lock_release(&c->lock);
+        while (list != NULL) {
+            n = list;
+            list = n->wake_next; /* before the wake: the node dies with its frame */
+            gort_wait_wake(n->wait);
+        }
+        if (!more)
+            break;
+        if (gort_sched_current_task() != NULL)
+            go_safepoint(); /* not inside a thread's implicit section */
+        gort_rt_lock_acquire(&c->lock);
     }
     gort_call_leave(call);
 }

@@ -127,7 +127,8 @@ static void monitor_main(void *arg) {
         if (now - monitor.last_draw >= STACK_IDLE_NS)
             gort_task_scavenge_stacks();
         gort_gc_scavenge_tick(now); /* free heap spans unused for a while */
-        monitor.last_nfree = nfree;
+        /* After the scavenge: what it took out of the pool is no draw. */
+        monitor.last_nfree = atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed);
         tick = any_busy ? TICK_BUSY_NS : TICK_IDLE_NS;
     }
 }
