@@ -151,6 +151,24 @@ static inline void stress_watchdog(void *arg) {
     }
 }
 
+/* GORT_DEBUG, set to dflt when the environment leaves it empty (the runtime
+ * reads it at start); returns the value in force. */
+static inline const char *stress_debug_default(const char *dflt) {
+    const char *dbg = getenv("GORT_DEBUG");
+    if (dbg == NULL || *dbg == '\0') {
+        setenv("GORT_DEBUG", dflt, 1);
+        dbg = dflt;
+    }
+    return dbg;
+}
+
+/* GORT_STRESS_BUDGET seconds (positive), else dflt: after that long a
+ * program starts no new round. */
+static inline double stress_budget_s(double dflt) {
+    const char *b = getenv("GORT_STRESS_BUDGET");
+    return b != NULL && atof(b) > 0 ? atof(b) : dflt;
+}
+
 static inline void stress_begin(const char *name) {
     stress_name = name;
     const char *s = getenv("GORT_SEED");

@@ -684,17 +684,12 @@ static int storm_main(void *arg) {
 
 int main(void) {
     stress_begin("sync_storm");
-    const char *dbg = getenv("GORT_DEBUG");
-    if (dbg == NULL || *dbg == '\0') {
-        setenv("GORT_DEBUG", DEFAULT_DEBUG, 1);
-        dbg = DEFAULT_DEBUG;
-    }
+    const char *dbg = stress_debug_default(DEFAULT_DEBUG);
     W.debug = dbg;
-    const char *b = getenv("GORT_STRESS_BUDGET");
     config cfg = {
         .rounds = 10,
         .ops = stress_scaled(2000),
-        .budget_s = b != NULL && atof(b) > 0 ? atof(b) : 20,
+        .budget_s = stress_budget_s(20),
         .workers = stress_workers(4),
     };
     if (cfg.ops < 20)
