@@ -218,8 +218,13 @@ bool gort_timers_take_over(gort_worker *self, int64_t now, int64_t grace_ns) {
     return fired;
 }
 
+/* The firing work is done by gort_timers_run once uv_run returns. But uv_run
+ * runs due timers before it polls: a timer that expired on the way in fires
+ * there, and UV_RUN_ONCE would then block in the poll with no timer left
+ * (a lost wake-up, seen as timers seconds overdue on an idle worker).
+ * uv_stop makes that poll return at once. */
 static void timer_cb(uv_timer_t *t) {
-    (void)t; /* gort_timers_run after uv_run returns does the work */
+    uv_stop(t->loop);
 }
 
 int gort_timers_attach(gort_worker *w) {
