@@ -60,7 +60,6 @@ struct gort_waiter {
     bool queued;         /* [queue lock] linked in its queue */
     bool is_send;
     gort_waiter *wake_next; /* a waker's list of waits to wake after unlocking */
-    int64_t start;       /* locks: when it began waiting (starvation mode) */
 };
 
 typedef struct gort_waitq {
