@@ -221,7 +221,7 @@ bool gc_sweep_pending(void);
  * receive. */
 typedef struct gort_gc_scanner gc_marker;
 
-void gc_mark_cycle_begin(void); /* world stopped: set up markers, collect root jobs */
+void gc_mark_cycle_begin(void);   /* world stopped: set up markers, collect root jobs */
 size_t gc_mark_stack_bytes(void); /* bytes of task stacks the cycle's root jobs scan */
 /* World stopped, at mark start: runs every root job (stacks, threads,
  * handles, ranges, finalizers) in this pause, whatever the slice budget: a

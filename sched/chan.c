@@ -42,7 +42,7 @@
 
 struct go_chan {
     gort_rt_lock lock;
-    bool closed;             /* [lock] */
+    bool closed; /* [lock] */
     bool noscan;
     size_t elem_size, slot_size, cap;
     _Atomic size_t qcount;   /* [lock writes; go_chan_len reads] values in the buffer */
@@ -59,7 +59,8 @@ static inline void copy_value(void *dst, const void *src, size_t n) {
             gort_gc_shade((const void *)__atomic_load_n((uintptr_t *)dst, __ATOMIC_RELAXED));
             gort_gc_shade((const void *)__atomic_load_n((const uintptr_t *)src, __ATOMIC_RELAXED));
         }
-        __atomic_store_n((uintptr_t *)dst, __atomic_load_n((const uintptr_t *)src, __ATOMIC_RELAXED),
+        __atomic_store_n((uintptr_t *)dst,
+                         __atomic_load_n((const uintptr_t *)src, __ATOMIC_RELAXED),
                          __ATOMIC_RELAXED);
         return;
     }
@@ -539,7 +540,10 @@ int go_select(go_case *cases, size_t n, int64_t timeout_ns) {
         if (cs->chan == NULL)
             continue;
         gort_waiter *nd = &nodes[k++];
-        *nd = (gort_waiter){.wait = &w, .elem = cs->elem, .chan = cs->chan, .index = (uint32_t)i,
+        *nd = (gort_waiter){.wait = &w,
+                            .elem = cs->elem,
+                            .chan = cs->chan,
+                            .index = (uint32_t)i,
                             .is_send = cs->dir == GO_SEND};
         gort_waitq_push(nd->is_send ? &cs->chan->sendq : &cs->chan->recvq, nd);
     }

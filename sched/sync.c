@@ -148,7 +148,7 @@ static GORT_NOINLINE void mutex_lock_slow(go_mutex *m) {
         if (starving && (old & M_LOCKED) != 0)
             new |= M_STARVING;
         if (awoke) {
-            if ((new & M_WOKEN) == 0)
+            if ((new &M_WOKEN) == 0)
                 gort_rt_fatal("mutex state corrupt (woken flag lost)");
             new &= ~M_WOKEN;
         }
@@ -201,7 +201,7 @@ int go_mutex_trylock(go_mutex *m) {
 static GORT_NOINLINE void mutex_unlock_slow(go_mutex *m, int32_t new) {
     if (((new + M_LOCKED) & M_LOCKED) == 0)
         gort_rt_fatal("unlock of unlocked mutex");
-    if ((new & M_STARVING) != 0) {
+    if ((new &M_STARVING) != 0) {
         sema_release(&m->sema); /* hand-off: the first waiter owns it now */
         return;
     }
@@ -260,8 +260,8 @@ void go_rwmutex_lock(go_rwmutex *rw) {
 }
 
 void go_rwmutex_unlock(go_rwmutex *rw) {
-    int32_t r =
-        atomic_fetch_add_explicit(rw_readers(rw), RW_MAX_READERS, memory_order_release) + RW_MAX_READERS;
+    int32_t r = atomic_fetch_add_explicit(rw_readers(rw), RW_MAX_READERS, memory_order_release) +
+                RW_MAX_READERS;
     if (r >= RW_MAX_READERS)
         gort_rt_fatal("unlock of unlocked rwmutex");
     for (int32_t i = 0; i < r; i++)

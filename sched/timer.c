@@ -49,7 +49,7 @@ struct gort_timer_heap {
 
 #define MAX_HEAPS 1024
 static gort_timer_heap *heaps[MAX_HEAPS]; /* by worker index; never freed */
-static _Atomic uint32_t next_external;     /* round robin for other threads */
+static _Atomic uint32_t next_external;    /* round robin for other threads */
 
 static inline gort_timer_heap *heap_of(gort_worker *w) {
     return heaps[w->index];
@@ -115,7 +115,8 @@ bool gort_timer_add(gort_timer_entry *e) {
     if (w == NULL) {
         if (!atomic_load(&gort_sched.running) || gort_sched.nworkers <= 0)
             return false;
-        w = &gort_sched.workers[atomic_fetch_add(&next_external, 1) % (uint32_t)gort_sched.nworkers];
+        w = &gort_sched
+                 .workers[atomic_fetch_add(&next_external, 1) % (uint32_t)gort_sched.nworkers];
     }
     if (e->gc_obj != NULL)
         gort_gc_shade(e->gc_obj); /* rule 10: the heaps were scanned at mark start */

@@ -21,18 +21,18 @@ typedef struct gort_timer_heap gort_timer_heap;
 typedef void (*gort_timer_fire_fn)(gort_timer_entry *e, int64_t now, uint64_t seq);
 
 struct gort_timer_entry {
-    int64_t when;            /* go_now() at which it fires */
-    int64_t period;          /* > 0: re-armed by period after each firing */
+    int64_t when;   /* go_now() at which it fires */
+    int64_t period; /* > 0: re-armed by period after each firing */
     gort_timer_fire_fn fire;
-    void *gc_obj;            /* the collected object that holds the entry, or NULL:
-                                the heaps are roots for it */
-    uint64_t seq;            /* the owner's arming generation, set before adding;
-                                handed to fire, so that the owner can drop
-                                firings of an earlier arming */
+    void *gc_obj;                  /* the collected object that holds the entry, or NULL:
+                                      the heaps are roots for it */
+    uint64_t seq;                  /* the owner's arming generation, set before adding;
+                                      handed to fire, so that the owner can drop
+                                      firings of an earlier arming */
     gort_timer_heap *_Atomic heap; /* where it is pending; NULL: nowhere */
-    size_t index;            /* [heap lock] position in the heap */
-    uint64_t epoch;          /* [heap lock] the heap's epoch at insertion */
-    _Atomic uint32_t running; /* firings in progress */
+    size_t index;                  /* [heap lock] position in the heap */
+    uint64_t epoch;                /* [heap lock] the heap's epoch at insertion */
+    _Atomic uint32_t running;      /* firings in progress */
 };
 
 /* Makes e pending at e->when (absolute, go_now()) in the calling worker's

@@ -111,8 +111,7 @@ static bool park_commit(gort_task *t, void *arg) {
     unlock(unlock_arg);
     if (!steps)
         return true;
-    return atomic_exchange_explicit(&w->handshake, WAIT_PARKED, memory_order_acq_rel) !=
-           WAIT_WOKEN;
+    return atomic_exchange_explicit(&w->handshake, WAIT_PARKED, memory_order_acq_rel) != WAIT_WOKEN;
 }
 
 static void thread_block(gort_wait *w) {

@@ -38,26 +38,26 @@
 typedef struct gort_waiter gort_waiter;
 
 typedef struct gort_wait {
-    gort_task *task;             /* NULL: an OS thread that is not a task */
-    bool contended;              /* several wakers may race for it: claim by CAS */
-    bool steps;                  /* GORT_WAIT_STEPS: wakes go through handshake */
-    _Atomic uint32_t claimed;    /* 1 once a waker or the deadline won it */
-    _Atomic uint32_t handshake;  /* steps: WAIT_ACTIVE, WAIT_PARKED, WAIT_WOKEN */
-    _Atomic uint32_t woken;      /* threads: the futex word, 1 once woken */
-    gort_waiter *winner;         /* written by the claimer; NULL: the deadline */
-    int64_t deadline;            /* go_now() value, or INT64_MAX */
-    gort_timer_entry timer;      /* tasks with a deadline */
+    gort_task *task;            /* NULL: an OS thread that is not a task */
+    bool contended;             /* several wakers may race for it: claim by CAS */
+    bool steps;                 /* GORT_WAIT_STEPS: wakes go through handshake */
+    _Atomic uint32_t claimed;   /* 1 once a waker or the deadline won it */
+    _Atomic uint32_t handshake; /* steps: WAIT_ACTIVE, WAIT_PARKED, WAIT_WOKEN */
+    _Atomic uint32_t woken;     /* threads: the futex word, 1 once woken */
+    gort_waiter *winner;        /* written by the claimer; NULL: the deadline */
+    int64_t deadline;           /* go_now() value, or INT64_MAX */
+    gort_timer_entry timer;     /* tasks with a deadline */
 } gort_wait;
 
 /* A node in a queue of waiters (doubly linked: O(1) removal). */
 struct gort_waiter {
     gort_wait *wait;
     gort_waiter *next, *prev;
-    void *elem;          /* channels: the value to send or where to receive */
-    void *chan;          /* select: the channel of this case */
-    int result;          /* written by the claimer */
-    uint32_t index;      /* select: the case index */
-    bool queued;         /* [queue lock] linked in its queue */
+    void *elem;     /* channels: the value to send or where to receive */
+    void *chan;     /* select: the channel of this case */
+    int result;     /* written by the claimer */
+    uint32_t index; /* select: the case index */
+    bool queued;    /* [queue lock] linked in its queue */
     bool is_send;
     gort_waiter *wake_next; /* a waker's list of waits to wake after unlocking */
 };
@@ -81,8 +81,8 @@ static inline bool gort_wait_claim(gort_wait *w) {
     }
     uint32_t expected = 0;
     return atomic_load_explicit(&w->claimed, memory_order_relaxed) == 0 &&
-           atomic_compare_exchange_strong_explicit(&w->claimed, &expected, 1,
-                                                   memory_order_acq_rel, memory_order_relaxed);
+           atomic_compare_exchange_strong_explicit(&w->claimed, &expected, 1, memory_order_acq_rel,
+                                                   memory_order_relaxed);
 }
 
 /* Wakes a claimed wait. With no runtime lock held. */

@@ -185,8 +185,8 @@ static void verify(const msg *mm, int ch) {
     item *p = mm->p;
     if (W.noscan[ch]) {
         if (p != NULL)
-            fail_soft("id %llu on noscan channel %d carries pointer %p", (unsigned long long)id,
-                      ch, (void *)p);
+            fail_soft("id %llu on noscan channel %d carries pointer %p", (unsigned long long)id, ch,
+                      (void *)p);
     } else if (p == NULL) {
         fail_soft("id %llu on channel %d: NULL item", (unsigned long long)id, ch);
         return;
@@ -580,8 +580,8 @@ int main(void) {
     };
     if (cfg.items < cfg.rounds * 50)
         cfg.items = cfg.rounds * 50;
-    printf("chan_mesh: %d rounds, %ld messages, %d workers, GORT_DEBUG=%s\n", cfg.rounds,
-           cfg.items, cfg.workers, dbg);
+    printf("chan_mesh: %d rounds, %ld messages, %d workers, GORT_DEBUG=%s\n", cfg.rounds, cfg.items,
+           cfg.workers, dbg);
     fflush(stdout);
     int rc = gort_test_run(cfg.workers, mesh_main, &cfg);
     if (atomic_load(&W.errors) != 0)

@@ -417,7 +417,8 @@ static void agent_task(void *arg) {
     gort_test_wg_done(&W.wg);
 }
 
-/* ---- drainers ---------------------------------------------------------------------------------- */
+/* ---- drainers ----------------------------------------------------------------------------------
+ */
 
 static void drainer_task(void *arg) {
     targ *ta = arg;
@@ -432,7 +433,9 @@ static void drainer_task(void *arg) {
     while (open > 0) {
         memset(buf, SENTINEL, sizeof buf);
         uint32_t r = stress_below(&rng, 8);
-        int64_t to = r < 6 ? GO_FOREVER : r < 7 ? 1000 + (int64_t)stress_below(&rng, 100) * 1000 : 0;
+        int64_t to = r < 6   ? GO_FOREVER
+                     : r < 7 ? 1000 + (int64_t)stress_below(&rng, 100) * 1000
+                             : 0;
         int idx = go_select(cases, (size_t)W.nch, to);
         if (idx == GO_EAGAIN || idx == GO_ETIMEDOUT) {
             if (to == GO_FOREVER || (idx == GO_EAGAIN) != (to == 0))
@@ -469,7 +472,8 @@ static void drainer_task(void *arg) {
     gort_test_wg_done(&W.wg);
 }
 
-/* ---- closer and collector ------------------------------------------------------------------------ */
+/* ---- closer and collector
+ * ------------------------------------------------------------------------ */
 
 static void closer_task(void *arg) {
     targ *ta = arg;
@@ -509,7 +513,8 @@ static void collector_task(void *arg) {
     atomic_store(&W.gc_done, 1);
 }
 
-/* ---- main ----------------------------------------------------------------------------------------- */
+/* ---- main
+ * ----------------------------------------------------------------------------------------- */
 
 typedef struct config {
     int rounds;

@@ -98,9 +98,9 @@ static struct {
     /* this round */
     int round;
     int n_mutex, n_writers, n_readers, n_prod, n_cons, n_sem, units;
-    long ops;                 /* per task */
-    long per_prod;            /* ids per producer */
-    atomic_uchar *seen;       /* queue ids */
+    long ops;                       /* per task */
+    long per_prod;                  /* ids per producer */
+    atomic_uchar *seen;             /* queue ids */
     atomic_long expect[NLOCKS];     /* increments of the arena counters */
     atomic_long expect_ext[NLOCKS]; /* increments of ext_counter */
     long ext_counter[NLOCKS];       /* [arena locks[i]] plain, shared with the thread */
@@ -164,7 +164,8 @@ static void do_once(arena *a, const char *who) {
         fail_soft("%s: after go_once_do: value %d, runs %d", who, a->once_value, a->once_runs);
 }
 
-/* ---- mutexes ---------------------------------------------------------------------------------- */
+/* ---- mutexes ----------------------------------------------------------------------------------
+ */
 
 static void lock_one(arena *a, int j, uint64_t tag, stress_rng *r, bool thread) {
     if (!thread && stress_below(r, 4) == 0) {
@@ -174,8 +175,8 @@ static void lock_one(arena *a, int j, uint64_t tag, stress_rng *r, bool thread) 
         go_mutex_lock(&a->locks[j]);
     }
     if (a->owner[j] != 0)
-        fail_soft("mutex %d: entered by %#llx while %#llx was inside", j,
-                  (unsigned long long)tag, (unsigned long long)a->owner[j]);
+        fail_soft("mutex %d: entered by %#llx while %#llx was inside", j, (unsigned long long)tag,
+                  (unsigned long long)a->owner[j]);
     /* An unattached thread never stores into a collected object (DESIGN.md
      * section 2): it only checks the word; its own counter is outside. */
     if (!thread || W.attach)
@@ -287,7 +288,8 @@ static void mutex_worker(void *arg) {
     go_waitgroup_done(&a->wg);
 }
 
-/* ---- rwmutex ----------------------------------------------------------------------------------- */
+/* ---- rwmutex -----------------------------------------------------------------------------------
+ */
 
 static void rw_writer(void *arg) {
     targ *t = arg;
@@ -339,7 +341,8 @@ static void rw_reader(void *arg) {
     go_waitgroup_done(&a->wg);
 }
 
-/* ---- the bounded queue ------------------------------------------------------------------------- */
+/* ---- the bounded queue -------------------------------------------------------------------------
+ */
 
 static void cond_wait_some(go_cond *cv, go_mutex *m, stress_rng *r) {
     if (stress_below(r, 3) == 0) {
@@ -424,7 +427,8 @@ static void queue_consumer(void *arg) {
     go_waitgroup_done(&a->wg);
 }
 
-/* ---- semaphore ------------------------------------------------------------------------------------ */
+/* ---- semaphore
+ * ------------------------------------------------------------------------------------ */
 
 static void sem_user(void *arg) {
     targ *t = arg;
@@ -442,7 +446,8 @@ static void sem_user(void *arg) {
             break;
         default:
             for (;;) {
-                int rc = go_sem_acquire_timeout(&a->sem, 1000 + (int64_t)stress_below(&r, 200) * 1000);
+                int rc =
+                    go_sem_acquire_timeout(&a->sem, 1000 + (int64_t)stress_below(&r, 200) * 1000);
                 if (rc == 0)
                     break;
                 if (rc != GO_ETIMEDOUT) {
@@ -466,7 +471,8 @@ static void sem_user(void *arg) {
     go_waitgroup_done(&a->wg);
 }
 
-/* ---- the thread and the collector ------------------------------------------------------------------ */
+/* ---- the thread and the collector
+ * ------------------------------------------------------------------ */
 
 static void plain_thread(void *arg) {
     (void)arg;
@@ -516,7 +522,8 @@ static void collector_task(void *arg) {
     atomic_store(&W.gc_done, 1);
 }
 
-/* ---- main ------------------------------------------------------------------------------------------- */
+/* ---- main
+ * ------------------------------------------------------------------------------------------- */
 
 typedef struct config {
     int rounds;

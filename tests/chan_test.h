@@ -70,8 +70,8 @@ static void ct_record_failure(const char *file, int line, const char *fmt, ...) 
 static inline bool ct_check_rc(const char *file, int line, const char *expr, int got, int want) {
     if (got == want)
         return true;
-    ct_record_failure(file, line, "%s returned %d (%s), want %d (%s)", expr, got,
-                      go_strerror(got), want, go_strerror(want));
+    ct_record_failure(file, line, "%s returned %d (%s), want %d (%s)", expr, got, go_strerror(got),
+                      want, go_strerror(want));
     return false;
 }
 /* got is evaluated once. */
@@ -88,7 +88,8 @@ static void ct_report(void) {
         fail_msg("%d check(s) failed in tasks or threads (listed above)", n);
 }
 
-/* ---- sizes ------------------------------------------------------------------------------------ */
+/* ---- sizes ------------------------------------------------------------------------------------
+ */
 
 static double ct_scale_value = 1.0;
 
@@ -121,7 +122,8 @@ static inline long ct_scaled(long full, long min) {
     return r < min ? min : r;
 }
 
-/* ---- running the runtime ------------------------------------------------------------------------ */
+/* ---- running the runtime ------------------------------------------------------------------------
+ */
 
 static int ct_test_setup(void **state) {
     (void)state;
@@ -184,7 +186,8 @@ static inline uint64_t ct_rand_below(ct_rng *r, uint64_t n) {
     return (ct_rand(r) >> 11) % n;
 }
 
-/* ---- memory helpers ---------------------------------------------------------------------------- */
+/* ---- memory helpers ----------------------------------------------------------------------------
+ */
 
 static inline bool ct_all_bytes(const void *p, size_t n, unsigned char b) {
     const unsigned char *c = p;
@@ -224,7 +227,8 @@ NOINLINE __attribute__((unused)) static void ct_clear_stack(void) {
     __asm__ volatile("" : : "r"(buf) : "memory");
 }
 
-/* ---- a spawn argument that carries channels --------------------------------------------------- */
+/* ---- a spawn argument that carries channels ---------------------------------------------------
+ */
 
 /* A collected object, so that the channels it holds stay alive until the task
  * has copied them into its own locals. */
@@ -235,9 +239,10 @@ typedef struct ct_arg {
     void *raw; /* not a pointer field: memory outside the heap (a wait group) */
 } ct_arg;
 
-static const size_t ct_arg_ptrs[] = {offsetof(ct_arg, a), offsetof(ct_arg, b),
-                                     offsetof(ct_arg, c), offsetof(ct_arg, p)};
-__attribute__((unused)) static const go_type ct_arg_type = {"ct_arg", sizeof(ct_arg), 4, ct_arg_ptrs, NULL};
+static const size_t ct_arg_ptrs[] = {offsetof(ct_arg, a), offsetof(ct_arg, b), offsetof(ct_arg, c),
+                                     offsetof(ct_arg, p)};
+__attribute__((unused)) static const go_type ct_arg_type = {"ct_arg", sizeof(ct_arg), 4,
+                                                            ct_arg_ptrs, NULL};
 
 /* From a task: a new ct_arg (NULL, and a recorded failure, when out of memory). */
 static inline ct_arg *ct_arg_new(go_chan *a, go_chan *b, go_chan *c, int64_t i, int64_t j) {
@@ -258,7 +263,8 @@ typedef struct ct_slot {
     void *p;
 } ct_slot;
 static const size_t ct_slot_ptrs[] = {0};
-__attribute__((unused)) static const go_type ct_slot_type = {"ct_slot", sizeof(ct_slot), 1, ct_slot_ptrs, NULL};
+__attribute__((unused)) static const go_type ct_slot_type = {"ct_slot", sizeof(ct_slot), 1,
+                                                             ct_slot_ptrs, NULL};
 
 /* ---- watchdog -------------------------------------------------------------------------------- */
 

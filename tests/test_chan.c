@@ -125,10 +125,18 @@ static void check_one_channel(size_t es, size_t cap, int scan) {
             const void *e = es == 0 && k % 2 == 0 ? NULL : src;
             int rc;
             switch (k % 4) {
-            case 0: rc = go_chan_try_send(c, e); break;
-            case 1: rc = go_chan_send(c, e); break;
-            case 2: rc = go_chan_send_timeout(c, e, 0); break;
-            default: rc = go_chan_send_timeout(c, e, GO_FOREVER); break;
+            case 0:
+                rc = go_chan_try_send(c, e);
+                break;
+            case 1:
+                rc = go_chan_send(c, e);
+                break;
+            case 2:
+                rc = go_chan_send_timeout(c, e, 0);
+                break;
+            default:
+                rc = go_chan_send_timeout(c, e, GO_FOREVER);
+                break;
             }
             CHECKF(rc == 0, "send %zu of %zu into a (%zu, %zu) channel: %d (%s)", k, cap, es, cap,
                    rc, go_strerror(rc));
@@ -145,10 +153,18 @@ static void check_one_channel(size_t es, size_t cap, int scan) {
             void *e = es == 0 && k % 2 == 1 ? NULL : dst;
             int rc;
             switch (k % 4) {
-            case 0: rc = go_chan_try_recv(c, e); break;
-            case 1: rc = go_chan_recv(c, e); break;
-            case 2: rc = go_chan_recv_timeout(c, e, 0); break;
-            default: rc = go_chan_recv_timeout(c, e, GO_FOREVER); break;
+            case 0:
+                rc = go_chan_try_recv(c, e);
+                break;
+            case 1:
+                rc = go_chan_recv(c, e);
+                break;
+            case 2:
+                rc = go_chan_recv_timeout(c, e, 0);
+                break;
+            default:
+                rc = go_chan_recv_timeout(c, e, GO_FOREVER);
+                break;
             }
             CHECKF(rc == 0, "recv %zu of %zu from a (%zu, %zu) channel: %d (%s)", k, cap, es, cap,
                    rc, go_strerror(rc));
@@ -215,14 +231,15 @@ static int every_size_main(void *arg) {
     return 0;
 }
 
-static void channels_of_every_element_size_and_capacity_copy_values_exactly_in_fifo_order(
-    void **state) {
+static void
+channels_of_every_element_size_and_capacity_copy_values_exactly_in_fifo_order(void **state) {
     (void)state;
     WATCH();
     ct_run(2, every_size_main, NULL);
 }
 
-/* ---- overflow ---------------------------------------------------------------------------------- */
+/* ---- overflow ----------------------------------------------------------------------------------
+ */
 
 static int overflow_main(void *arg) {
     (void)arg;
@@ -265,7 +282,8 @@ static void new_returns_null_when_the_buffer_size_overflows(void **state) {
     ct_run(1, overflow_main, NULL);
 }
 
-/* ---- try and timeout operations ------------------------------------------------------------------ */
+/* ---- try and timeout operations
+ * ------------------------------------------------------------------ */
 
 static int timeouts_main(void *arg) {
     (void)arg;
@@ -382,8 +400,8 @@ static int timed_waits_main(void *arg) {
                    (long long)d, r[k].rc, go_strerror(r[k].rc));
             CHECKF(r[k].took >= d, "%s, %lld ns, returned early: after %lld ns", r[k].what,
                    (long long)d, (long long)r[k].took);
-            CHECKF(r[k].took < d + 10 * CT_S, "%s, %lld ns, took %lld ns", r[k].what,
-                   (long long)d, (long long)r[k].took);
+            CHECKF(r[k].took < d + 10 * CT_S, "%s, %lld ns, took %lld ns", r[k].what, (long long)d,
+                   (long long)r[k].took);
         }
         /* The timed-out waiters left the channel: no receiver is waiting, no
          * sender's value is left behind to be received later. */
@@ -424,14 +442,15 @@ static int timed_waits_main(void *arg) {
     return 0;
 }
 
-static void timed_out_operations_wait_at_least_their_timeout_and_leave_nothing_behind(
-    void **state) {
+static void
+timed_out_operations_wait_at_least_their_timeout_and_leave_nothing_behind(void **state) {
     (void)state;
     WATCH();
     ct_run(2, timed_waits_main, NULL);
 }
 
-/* ---- len, cap, NULL elem ---------------------------------------------------------------------- */
+/* ---- len, cap, NULL elem ----------------------------------------------------------------------
+ */
 
 static void blocked_sender(void *arg) {
     ct_arg *a = arg;
@@ -524,12 +543,12 @@ static int close_buffered_main(void *arg) {
         CHECK_RC(go_chan_send(c, &x), 0);
     }
     go_chan_close(c);
-    CHECKF(go_chan_len(c) == 3 && go_chan_cap(c) == 4,
-           "after close: len %zu cap %zu, want 3 and 4", go_chan_len(c), go_chan_cap(c));
+    CHECKF(go_chan_len(c) == 3 && go_chan_cap(c) == 4, "after close: len %zu cap %zu, want 3 and 4",
+           go_chan_len(c), go_chan_cap(c));
     unsigned char buf[sizeof(v24) + GUARD];
     for (uint64_t i = 0; i < 3; i++) {
         memset(buf, 0xAA, sizeof buf);
-        int rc = i == 0 ? go_chan_recv(c, buf)
+        int rc = i == 0   ? go_chan_recv(c, buf)
                  : i == 1 ? go_chan_try_recv(c, buf)
                           : go_chan_recv_timeout(c, buf, 0);
         CHECKF(rc == 0, "buffered value %llu after close: %d (%s)", (unsigned long long)i, rc,
@@ -550,11 +569,21 @@ static int close_buffered_main(void *arg) {
             int64_t t0 = go_now();
             int rc;
             switch (kind) {
-            case 0: rc = go_chan_recv(ch, buf); break;
-            case 1: rc = go_chan_try_recv(ch, buf); break;
-            case 2: rc = go_chan_recv_timeout(ch, buf, 0); break;
-            case 3: rc = go_chan_recv_timeout(ch, buf, GO_FOREVER); break;
-            default: rc = go_chan_recv_timeout(ch, buf, 20 * CT_S); break;
+            case 0:
+                rc = go_chan_recv(ch, buf);
+                break;
+            case 1:
+                rc = go_chan_try_recv(ch, buf);
+                break;
+            case 2:
+                rc = go_chan_recv_timeout(ch, buf, 0);
+                break;
+            case 3:
+                rc = go_chan_recv_timeout(ch, buf, GO_FOREVER);
+                break;
+            default:
+                rc = go_chan_recv_timeout(ch, buf, 20 * CT_S);
+                break;
             }
             int64_t took = go_now() - t0;
             CHECKF(rc == GO_ECLOSED, "%s closed channel, receive kind %d: %d (%s)",
@@ -564,16 +593,15 @@ static int close_buffered_main(void *arg) {
                    round == 0 ? "buffered" : "unbuffered", kind);
             CHECKF(ct_all_bytes(buf + sizeof(v24), GUARD, 0xAA),
                    "receive on a closed channel zeroed past the element");
-            CHECKF(took < 10 * CT_S, "receive on a closed channel waited %lld ns",
-                   (long long)took);
+            CHECKF(took < 10 * CT_S, "receive on a closed channel waited %lld ns", (long long)took);
         }
         CHECK_RC(go_chan_recv(ch, NULL), GO_ECLOSED);
     }
     return 0;
 }
 
-static void close_keeps_buffered_values_then_receives_report_eclosed_with_a_zeroed_value(
-    void **state) {
+static void
+close_keeps_buffered_values_then_receives_report_eclosed_with_a_zeroed_value(void **state) {
     (void)state;
     WATCH();
     ct_run(1, close_buffered_main, NULL);
@@ -626,7 +654,8 @@ static void send_try_send_and_send_timeout_on_a_closed_channel_report_eclosed(vo
     ct_run(1, send_on_closed_main, NULL);
 }
 
-/* ---- close wakes blocked receivers and senders ------------------------------------------------- */
+/* ---- close wakes blocked receivers and senders -------------------------------------------------
+ */
 
 #define CLOSE_WAITERS 8
 
@@ -653,9 +682,15 @@ static void closing_receiver(void *arg) {
     atomic_fetch_add(&close_sh.started, 1);
     int rc;
     switch (i % 3) {
-    case 0: rc = go_chan_recv(c, &buf); break;
-    case 1: rc = go_chan_recv_timeout(c, &buf, GO_FOREVER); break;
-    default: rc = go_chan_recv_timeout(c, &buf, 60 * CT_S); break;
+    case 0:
+        rc = go_chan_recv(c, &buf);
+        break;
+    case 1:
+        rc = go_chan_recv_timeout(c, &buf, GO_FOREVER);
+        break;
+    default:
+        rc = go_chan_recv_timeout(c, &buf, 60 * CT_S);
+        break;
     }
     close_sh.rec[i].rc = rc;
     close_sh.rec[i].zeroed = ct_all_bytes(&buf, sizeof buf, 0);
@@ -670,9 +705,15 @@ static void closing_sender(void *arg) {
     atomic_fetch_add(&close_sh.started, 1);
     int rc;
     switch (i % 3) {
-    case 0: rc = go_chan_send(c, &x); break;
-    case 1: rc = go_chan_send_timeout(c, &x, GO_FOREVER); break;
-    default: rc = go_chan_send_timeout(c, &x, 60 * CT_S); break;
+    case 0:
+        rc = go_chan_send(c, &x);
+        break;
+    case 1:
+        rc = go_chan_send_timeout(c, &x, GO_FOREVER);
+        break;
+    default:
+        rc = go_chan_send_timeout(c, &x, 60 * CT_S);
+        break;
     }
     close_sh.rec[i].rc = rc;
     close_sh.rec[i].woke_at = go_now();
@@ -724,8 +765,10 @@ static int close_wakes_main(void *arg) {
     }
     v24 x;
     int rc = go_chan_try_recv(c, &x);
-    CHECKF(rc == GO_ECLOSED, "mode %d: after close the channel gives %d (%s): a blocked sender's "
-                             "value was delivered?", mode, rc, go_strerror(rc));
+    CHECKF(rc == GO_ECLOSED,
+           "mode %d: after close the channel gives %d (%s): a blocked sender's "
+           "value was delivered?",
+           mode, rc, go_strerror(rc));
     go_gc_remove_roots(&close_sh.c);
     return 0;
 }
@@ -746,7 +789,8 @@ static void close_wakes_every_blocked_sender_with_eclosed_and_drops_their_values
             ct_run(workers, close_wakes_main, (void *)mode);
 }
 
-/* ---- close racing with traffic ------------------------------------------------------------------- */
+/* ---- close racing with traffic
+ * ------------------------------------------------------------------- */
 
 #define RACE_SENDERS 4
 #define RACE_RECEIVERS 3
@@ -768,8 +812,12 @@ static void race_sender(void *arg) {
         int rc;
         do {
             switch (k % 3) {
-            case 0: rc = go_chan_send(c, &v); break;
-            case 1: rc = go_chan_send_timeout(c, &v, 200 * CT_US); break;
+            case 0:
+                rc = go_chan_send(c, &v);
+                break;
+            case 1:
+                rc = go_chan_send_timeout(c, &v, 200 * CT_US);
+                break;
             default:
                 rc = go_chan_try_send(c, &v);
                 if (rc == GO_EAGAIN)
@@ -798,8 +846,12 @@ static void race_receiver(void *arg) {
         do {
             v = -1; /* a receive that gives GO_ECLOSED must zero it */
             switch ((k + id) % 3) {
-            case 0: rc = go_chan_recv(c, &v); break;
-            case 1: rc = go_chan_recv_timeout(c, &v, 200 * CT_US); break;
+            case 0:
+                rc = go_chan_recv(c, &v);
+                break;
+            case 1:
+                rc = go_chan_recv_timeout(c, &v, 200 * CT_US);
+                break;
             default:
                 rc = go_chan_try_recv(c, &v);
                 if (rc == GO_EAGAIN)
@@ -915,10 +967,18 @@ static void null_forever(void *arg) {
     int64_t v = 1;
     atomic_fetch_add(&null_entered, 1);
     switch (kind) {
-    case 0: go_chan_recv(NULL, &v); break;
-    case 1: go_chan_send(NULL, &v); break;
-    case 2: go_chan_recv_timeout(NULL, &v, GO_FOREVER); break;
-    default: go_chan_send_timeout(NULL, &v, GO_FOREVER); break;
+    case 0:
+        go_chan_recv(NULL, &v);
+        break;
+    case 1:
+        go_chan_send(NULL, &v);
+        break;
+    case 2:
+        go_chan_recv_timeout(NULL, &v, GO_FOREVER);
+        break;
+    default:
+        go_chan_send_timeout(NULL, &v, GO_FOREVER);
+        break;
     }
     atomic_fetch_add(&null_returned, 1); /* never */
 }
@@ -949,7 +1009,8 @@ static void null_channel_blocking_operations_block_forever(void **state) {
  * 4. Conformance with Go
  * ============================================================================================= */
 
-/* ---- prime sieve ------------------------------------------------------------------------------- */
+/* ---- prime sieve -------------------------------------------------------------------------------
+ */
 
 static void sieve_generate(void *arg) {
     go_chan *out = ((ct_arg *)arg)->a;
@@ -1024,7 +1085,8 @@ static void concurrent_prime_sieve_finds_the_first_primes(void **state) {
     }
 }
 
-/* ---- FIFO of values -------------------------------------------------------------------------------- */
+/* ---- FIFO of values
+ * -------------------------------------------------------------------------------- */
 
 #define FIFO_SENDERS 4
 
@@ -1036,8 +1098,12 @@ static void fifo_sender(void *arg) {
         int64_t v = (id << 32) | k;
         int rc;
         switch (id % 3) {
-        case 0: rc = go_chan_send(c, &v); break;
-        case 1: rc = go_chan_send_timeout(c, &v, GO_FOREVER); break;
+        case 0:
+            rc = go_chan_send(c, &v);
+            break;
+        case 1:
+            rc = go_chan_send_timeout(c, &v, GO_FOREVER);
+            break;
         default:
             while ((rc = go_chan_send_timeout(c, &v, 30 * CT_S)) == GO_ETIMEDOUT)
                 ;
@@ -1126,7 +1192,8 @@ static void one_senders_values_arrive_in_total_order(void **state) {
     ct_run(2, fifo_total_main, (void *)(intptr_t)ct_scaled(100000, 2000));
 }
 
-/* ---- FIFO of waiters --------------------------------------------------------------------------------- */
+/* ---- FIFO of waiters
+ * --------------------------------------------------------------------------------- */
 
 #define FIFO_WAITERS 8
 
@@ -1146,9 +1213,15 @@ static void fifo_waiting_receiver(void *arg) {
     int64_t v = -1;
     atomic_fetch_add(&fw.started, 1);
     switch (i % 3) {
-    case 0: fw.rc[i] = go_chan_recv(c, &v); break;
-    case 1: fw.rc[i] = go_chan_recv_timeout(c, &v, GO_FOREVER); break;
-    default: fw.rc[i] = go_chan_recv_timeout(c, &v, 60 * CT_S); break;
+    case 0:
+        fw.rc[i] = go_chan_recv(c, &v);
+        break;
+    case 1:
+        fw.rc[i] = go_chan_recv_timeout(c, &v, GO_FOREVER);
+        break;
+    default:
+        fw.rc[i] = go_chan_recv_timeout(c, &v, 60 * CT_S);
+        break;
     }
     fw.got[i] = v;
     gort_test_wg_done(&fw.wg);
@@ -1160,9 +1233,15 @@ static void fifo_waiting_sender(void *arg) {
     int64_t v = i;
     atomic_fetch_add(&fw.started, 1);
     switch (i % 3) {
-    case 0: fw.rc[i] = go_chan_send(c, &v); break;
-    case 1: fw.rc[i] = go_chan_send_timeout(c, &v, GO_FOREVER); break;
-    default: fw.rc[i] = go_chan_send_timeout(c, &v, 60 * CT_S); break;
+    case 0:
+        fw.rc[i] = go_chan_send(c, &v);
+        break;
+    case 1:
+        fw.rc[i] = go_chan_send_timeout(c, &v, GO_FOREVER);
+        break;
+    default:
+        fw.rc[i] = go_chan_send_timeout(c, &v, 60 * CT_S);
+        break;
     }
     gort_test_wg_done(&fw.wg);
 }
@@ -1202,7 +1281,8 @@ static int fifo_waiters_main(void *arg) {
             CHECK_RC(fw.rc[i], 0);
             CHECKF(fw.got[i] == i,
                    "mode %d: receiver %d (parked %d-th) got value %lld: waiting receivers "
-                   "are not served first in, first out", mode, i, i, (long long)fw.got[i]);
+                   "are not served first in, first out",
+                   mode, i, i, (long long)fw.got[i]);
         }
     } else {
         int n = 0;
@@ -1215,9 +1295,10 @@ static int fifo_waiters_main(void *arg) {
         for (int64_t want = 0; want < FIFO_WAITERS; want++, n++) {
             v = -1;
             CHECK_RC(go_chan_recv(c, &v), 0);
-            CHECKF(v == want, "mode %d: receive %d got %lld, want %lld: waiting senders are not "
-                              "served first in, first out", mode, n, (long long)v,
-                   (long long)want);
+            CHECKF(v == want,
+                   "mode %d: receive %d got %lld, want %lld: waiting senders are not "
+                   "served first in, first out",
+                   mode, n, (long long)v, (long long)want);
         }
         gort_test_wg_wait(&fw.wg);
         for (int i = 0; i < FIFO_WAITERS; i++)
@@ -1242,7 +1323,8 @@ static void waiting_senders_are_served_in_the_order_they_parked(void **state) {
     ct_run(1, fifo_waiters_main, (void *)3);
 }
 
-/* ---- daisy chain ---------------------------------------------------------------------------------- */
+/* ---- daisy chain
+ * ---------------------------------------------------------------------------------- */
 
 static void whisper(void *arg) {
     ct_arg *a = arg;
@@ -1292,7 +1374,8 @@ static void daisy_chain_of_ten_thousand_tasks_passes_the_value_along(void **stat
     }
 }
 
-/* ---- non-blocking operations against a sleeping partner ---------------------------------------------- */
+/* ---- non-blocking operations against a sleeping partner
+ * ---------------------------------------------- */
 
 #define PARTNER_SLEEP (50 * CT_MS)
 
@@ -1358,7 +1441,8 @@ static void non_blocking_operations_give_eagain_until_a_sleeping_partner_is_read
     ct_run(2, sleeping_partner_main, NULL);
 }
 
-/* ---- zero-size elements ---------------------------------------------------------------------------- */
+/* ---- zero-size elements
+ * ---------------------------------------------------------------------------- */
 
 static void token_producer(void *arg) {
     ct_arg *a = arg;
@@ -1396,8 +1480,8 @@ static int zero_size_main(void *arg) {
             int64_t got = 0;
             char junk = 'j';
             int rc;
-            while ((rc = (got % 2 ? go_chan_recv(chans[k], NULL) : go_chan_recv(chans[k], &junk))) ==
-                   0)
+            while ((rc = (got % 2 ? go_chan_recv(chans[k], NULL)
+                                  : go_chan_recv(chans[k], &junk))) == 0)
                 got++;
             CHECK_RC(rc, GO_ECLOSED);
             CHECKF(got == tokens, "zero-size %s channel: %lld tokens of %lld",
@@ -1414,7 +1498,8 @@ static void zero_size_elements_carry_no_data_but_are_counted(void **state) {
     ct_run(2, zero_size_main, (void *)(intptr_t)ct_scaled(20000, 1000));
 }
 
-/* ---- many producers and consumers ------------------------------------------------------------------ */
+/* ---- many producers and consumers
+ * ------------------------------------------------------------------ */
 
 #define MPMC_P 4
 #define MPMC_C 4
@@ -1483,8 +1568,7 @@ static int mpmc_main(void *arg) {
         long long want_sum = n * (n + 1) / 2;
         CHECKF(atomic_load(&mpmc.count) == n && atomic_load(&mpmc.sum) == want_sum,
                "cap %zu: %lld values (sum %lld) received, want %lld (sum %lld)", caps[ci],
-               (long long)atomic_load(&mpmc.count), (long long)atomic_load(&mpmc.sum), n,
-               want_sum);
+               (long long)atomic_load(&mpmc.count), (long long)atomic_load(&mpmc.sum), n, want_sum);
     }
     go_gc_remove_roots(&mpmc.c);
     return 0;
@@ -1575,7 +1659,9 @@ static size_t layout_size(int layout) {
 static void layout_pack(int layout, unsigned char *e, gnode *n, uint64_t id) {
     memset(e, 0, 100);
     switch (layout) {
-    case 0: memcpy(e, &n, sizeof n); break;
+    case 0:
+        memcpy(e, &n, sizeof n);
+        break;
     case 1:
         memcpy(e, &id, 8);
         memcpy(e + 8, &n, sizeof n);
@@ -1593,9 +1679,17 @@ static void layout_pack(int layout, unsigned char *e, gnode *n, uint64_t id) {
 static gnode *layout_unpack(int layout, const unsigned char *e, uint64_t *id) {
     gnode *n;
     switch (layout) {
-    case 0: memcpy(&n, e, sizeof n); break;
-    case 1: memcpy(id, e, 8); memcpy(&n, e + 8, sizeof n); break;
-    default: memcpy(id, e, 8); memcpy(&n, e + 48, sizeof n); break;
+    case 0:
+        memcpy(&n, e, sizeof n);
+        break;
+    case 1:
+        memcpy(id, e, 8);
+        memcpy(&n, e + 8, sizeof n);
+        break;
+    default:
+        memcpy(id, e, 8);
+        memcpy(&n, e + 48, sizeof n);
+        break;
     }
     return n;
 }
@@ -1622,8 +1716,7 @@ NOINLINE static void drain_and_check(go_chan *c, int layout, uint64_t id0, int c
     for (int i = 0; i < count; i++) {
         memset(e, 0, sizeof e);
         int rc = go_chan_try_recv(c, e);
-        CHECKF(rc == 0, "%s, layout %d: receive %d: %d (%s)", what, layout, i, rc,
-               go_strerror(rc));
+        CHECKF(rc == 0, "%s, layout %d: receive %d: %d (%s)", what, layout, i, rc, go_strerror(rc));
         if (rc != 0)
             return;
         uint64_t id = id0 + (uint64_t)i, tag = id;
@@ -1632,7 +1725,8 @@ NOINLINE static void drain_and_check(go_chan *c, int layout, uint64_t id0, int c
                (unsigned long long)tag);
         CHECKF(pair_intact(n, id),
                "%s, layout %d: the object behind element %d (id %llu) was freed or damaged "
-               "while only the channel buffer held it", what, layout, i, (unsigned long long)id);
+               "while only the channel buffer held it",
+               what, layout, i, (unsigned long long)id);
         if (layout == 2) {
             gnode *child;
             memcpy(&child, e + 88, sizeof child);
@@ -1726,14 +1820,15 @@ static int channel_reachability_main(void *arg) {
     return 0;
 }
 
-static void channel_reachable_only_from_a_heap_object_or_a_channel_survives_with_its_values(
-    void **state) {
+static void
+channel_reachable_only_from_a_heap_object_or_a_channel_survives_with_its_values(void **state) {
     (void)state;
     WATCH();
     ct_run(2, channel_reachability_main, NULL);
 }
 
-/* ---- pointers that move only by the runtime's copies, while marking --------------------------- */
+/* ---- pointers that move only by the runtime's copies, while marking ---------------------------
+ */
 
 /* Tokens circulate in a ring of relay tasks. At any moment a token is
  * referenced from one place only: a relay's local, a channel buffer or a
@@ -1789,9 +1884,8 @@ NOINLINE static tok *tok_new(uint64_t id, uint64_t hops) {
 }
 
 static bool tok_intact(const tok *t) {
-    return t != NULL && t->magic == (TOK_MAGIC ^ t->id) && t->id < TOKENS &&
-           t->child != NULL && t->child->magic == (TOK_CHILD_MAGIC ^ t->id) &&
-           t->child->id == t->id;
+    return t != NULL && t->magic == (TOK_MAGIC ^ t->id) && t->id < TOKENS && t->child != NULL &&
+           t->child->magic == (TOK_CHILD_MAGIC ^ t->id) && t->child->id == t->id;
 }
 
 static void relay(void *arg) {
@@ -1920,8 +2014,8 @@ static int ring_main(void *arg) {
     return 0;
 }
 
-static void pointers_moved_only_by_channel_copies_while_marking_in_slices_are_never_lost(
-    void **state) {
+static void
+pointers_moved_only_by_channel_copies_while_marking_in_slices_are_never_lost(void **state) {
     (void)state;
     WATCH();
     const char *old = getenv("GORT_DEBUG");
@@ -1933,8 +2027,7 @@ static void pointers_moved_only_by_channel_copies_while_marking_in_slices_are_ne
         setenv("GORT_DEBUG", modes[m], 1);
         ct_run(2, ring_main, NULL);
         print_message("GORT_DEBUG=%s: %ld hops, %ld tokens replaced, %ld collections\n", modes[m],
-                      atomic_load(&rg.hops), atomic_load(&rg.replaced),
-                      atomic_load(&rg.cycles));
+                      atomic_load(&rg.hops), atomic_load(&rg.replaced), atomic_load(&rg.cycles));
         assert_int_equal(atomic_load(&rg.bad), 0);
     }
     if (saved != NULL) {
@@ -1945,7 +2038,8 @@ static void pointers_moved_only_by_channel_copies_while_marking_in_slices_are_ne
     }
 }
 
-/* ---- a receive that overwrites a heap field shades the old pointer (rule 12) ------------------ */
+/* ---- a receive that overwrites a heap field shades the old pointer (rule 12) ------------------
+ */
 
 /* The deletion-barrier case: a token T is referenced only from the field
  * box->p of a heap object that the marker reaches last (the box hangs at the
@@ -2022,8 +2116,12 @@ NOINLINE static tok *steal_and_overwrite(uintptr_t hidden_box, int kind, go_chan
     clink *box = (clink *)(hidden_box ^ CLINK_MASK);
     tok *t = box->p; /* a plain load: no barrier */
     switch (kind) {
-    case 0: CHECK_RC(go_chan_recv(closed, &box->p), GO_ECLOSED); break; /* zeroes it */
-    case 1: CHECK_RC(go_chan_recv(full, &box->p), 0); break;            /* another value */
+    case 0:
+        CHECK_RC(go_chan_recv(closed, &box->p), GO_ECLOSED);
+        break; /* zeroes it */
+    case 1:
+        CHECK_RC(go_chan_recv(full, &box->p), 0);
+        break; /* another value */
     case 2: {
         go_case cs[1] = {{.chan = full, .dir = GO_RECV, .elem = &box->p}};
         CHECK_RC(go_select(cs, 1, GO_FOREVER), 0);
@@ -2085,9 +2183,10 @@ static int yuasa_main(void *arg) {
         tok *t = kept;
         if (!tok_intact(t)) {
             yu.lost++;
-            CHECKF(false, "trial %ld: a token read from a heap field whose pointer a %s then "
-                          "overwrote was freed while a task held it: the runtime's copy did not "
-                          "shade the pointer it overwrote (DESIGN.md section 7 rule 12)",
+            CHECKF(false,
+                   "trial %ld: a token read from a heap field whose pointer a %s then "
+                   "overwrote was freed while a task held it: the runtime's copy did not "
+                   "shade the pointer it overwrote (DESIGN.md section 7 rule 12)",
                    trial,
                    kind == 0   ? "receive of the zero value (closed channel)"
                    : kind == 1 ? "receive of a value"
@@ -2129,7 +2228,7 @@ static void receives_into_a_heap_field_shade_the_pointer_they_overwrite(void **s
 typedef struct thread_talk {
     go_handle *req_h, *rep_h, *ctl_h; /* created by the task; the thread only reads them */
     int64_t rounds;
-    atomic_int phase;  /* the thread's progress, see below */
+    atomic_int phase; /* the thread's progress, see below */
     atomic_int done;
     int64_t timeout_took;
     int timeout_rc, closed_rc, closed_zeroed, try_rc;
@@ -2202,8 +2301,8 @@ static int unattached_main(void *arg) {
     return 0;
 }
 
-static void unattached_thread_talks_to_a_task_over_channels_it_reaches_through_handles(
-    void **state) {
+static void
+unattached_thread_talks_to_a_task_over_channels_it_reaches_through_handles(void **state) {
     (void)state;
     WATCH();
     for (int workers = 1; workers <= 2; workers++) {

@@ -126,8 +126,7 @@ static int ready_cases_main(void *arg) {
         go_case rcv = {.chan = o, .dir = GO_RECV, .elem = dst};
         CHECK_RC(go_select(&rcv, 1, 0), 0);
         CHECKF(ct_check_pattern(dst, es, 77 + k), "select of a %zu-byte value: wrong bytes", es);
-        CHECKF(ct_all_bytes(dst + es, GUARD, 0xAA), "select of a %zu-byte value wrote past it",
-               es);
+        CHECKF(ct_all_bytes(dst + es, GUARD, 0xAA), "select of a %zu-byte value wrote past it", es);
         rcv.elem = NULL;
         CHECK_RC(go_select(&rcv, 1, 0), 0);
         CHECK(go_chan_len(o) == 0);
@@ -337,8 +336,8 @@ static int null_cases_main(void *arg) {
             int64_t t0 = go_now();
             rc = go_select(p, n, durations[i]);
             int64_t took = go_now() - t0;
-            CHECKF(rc == GO_ETIMEDOUT, "%s, timeout %lld: %d (%s)", what,
-                   (long long)durations[i], rc, go_strerror(rc));
+            CHECKF(rc == GO_ETIMEDOUT, "%s, timeout %lld: %d (%s)", what, (long long)durations[i],
+                   rc, go_strerror(rc));
             CHECKF(took >= durations[i], "%s, timeout %lld: returned after %lld ns", what,
                    (long long)durations[i], (long long)took);
         }
@@ -353,14 +352,14 @@ static int null_cases_main(void *arg) {
     go_sleep(50 * CT_MS);
     go_gc_collect();
     go_sleep(10 * CT_MS);
-    CHECKF(atomic_load(&forever_returned) == 0, "%d select(s) with GO_FOREVER and no usable "
-                                                "case returned",
+    CHECKF(atomic_load(&forever_returned) == 0,
+           "%d select(s) with GO_FOREVER and no usable "
+           "case returned",
            atomic_load(&forever_returned));
     return 0; /* the two tasks are abandoned */
 }
 
-static void select_skips_null_cases_and_an_empty_select_times_out_or_blocks_forever(
-    void **state) {
+static void select_skips_null_cases_and_an_empty_select_times_out_or_blocks_forever(void **state) {
     (void)state;
     WATCH();
     ct_run(2, null_cases_main, NULL);
@@ -504,8 +503,8 @@ static int many_cases_main(void *arg) {
         a->raw = &wg;
         ct_spawn(many_cases_partner, a);
         int rc = go_select(cs, MANY_CASES, 30 * CT_S);
-        CHECKF(rc == target, "blocked select over %d cases woke with %d, want %d", MANY_CASES,
-               rc, target);
+        CHECKF(rc == target, "blocked select over %d cases woke with %d, want %d", MANY_CASES, rc,
+               target);
         if (rc == target)
             CHECKF(cs[rc].result == (k == 0 ? 0 : GO_ECLOSED) && e[rc] == (k == 0 ? 2929 : 0),
                    "case %d: result %d value %lld", rc, cs[rc].result, (long long)e[rc]);
@@ -514,7 +513,8 @@ static int many_cases_main(void *arg) {
             if (i != 3)
                 CHECKF(go_chan_try_send(c[i], &v) == GO_EAGAIN,
                        "after a select over %d cases returned, channel %d still has a waiting "
-                       "receiver", MANY_CASES, i);
+                       "receiver",
+                       MANY_CASES, i);
     }
 out:
     free(c);
@@ -588,12 +588,12 @@ static int woken_main(void *arg) {
             int rc = go_select(cs, 2, timeout);
             int64_t took = go_now() - t0;
             int want = mode == 1 ? 0 : 1;
-            CHECKF(rc == want, "mode %d: blocked select woke with %d (%s), want case %d", mode,
-                   rc, go_strerror(rc), want);
+            CHECKF(rc == want, "mode %d: blocked select woke with %d (%s), want case %d", mode, rc,
+                   go_strerror(rc), want);
             if (rc == want) {
                 int want_result = mode >= 2 ? GO_ECLOSED : 0;
-                CHECKF(cs[rc].result == want_result, "mode %d: result %d (%s)", mode,
-                       cs[rc].result, go_strerror(cs[rc].result));
+                CHECKF(cs[rc].result == want_result, "mode %d: result %d (%s)", mode, cs[rc].result,
+                       go_strerror(cs[rc].result));
             }
             if (mode == 0)
                 CHECKF(e[1] == 777 && e[0] == -1, "mode 0: values %lld %lld", (long long)e[0],
@@ -663,10 +663,10 @@ static void closing_selecter(void *arg) {
     intptr_t i = (intptr_t)arg;
     go_chan *c = csel.c, *other = csel.other;
     int64_t e = -1, junk = -1, s = 5;
-    go_case cs[3] = {{.chan = other, .dir = GO_RECV, .elem = &junk},
-                     {.chan = c, .dir = csel.sends ? GO_SEND : GO_RECV,
-                      .elem = csel.sends ? &s : &e},
-                     {.chan = other, .dir = GO_RECV, .elem = &junk}};
+    go_case cs[3] = {
+        {.chan = other, .dir = GO_RECV, .elem = &junk},
+        {.chan = c, .dir = csel.sends ? GO_SEND : GO_RECV, .elem = csel.sends ? &s : &e},
+        {.chan = other, .dir = GO_RECV, .elem = &junk}};
     atomic_fetch_add(&csel.started, 1);
     csel.rc[i] = go_select(cs, 3, i % 2 == 0 ? 60 * CT_S : GO_FOREVER);
     csel.result[i] = csel.rc[i] >= 0 ? cs[csel.rc[i]].result : 0;
@@ -722,7 +722,7 @@ static void close_wakes_every_select_blocked_on_the_channel(void **state) {
 typedef struct meet {
     go_chan *c[2]; /* GO_STORE: registered root */
     long rounds;
-    int64_t timeout;   /* each select's timeout: GO_FOREVER, or short and retried */
+    int64_t timeout; /* each select's timeout: GO_FOREVER, or short and retried */
     signed char *a_idx, *b_idx;
     int64_t *b_val;
     long a_timeouts, b_timeouts;
@@ -794,7 +794,8 @@ static void check_meet(const char *what) {
         if (a != b || b < 0 || mt.b_val[k] != 2 * k + b) {
             if (errors++ < 5)
                 print_error("%s: exchange %ld: sender chose case %d, receiver case %d, value "
-                            "%lld (want %lld)\n", what, k, a, b, (long long)mt.b_val[k],
+                            "%lld (want %lld)\n",
+                            what, k, a, b, (long long)mt.b_val[k],
                             (long long)(2 * k + (b < 0 ? 0 : b)));
         } else {
             counts[b]++;
@@ -899,8 +900,8 @@ static void select_chooses_uniformly_among_ready_cases(void **state) {
             chi2 += d * d / expect;
         }
         print_message("round %d: counts %ld %ld %ld %ld of %ld, chi-square %.2f\n", r,
-                      fair_counts[r][0], fair_counts[r][1], fair_counts[r][2], fair_counts[r][3],
-                      n, chi2);
+                      fair_counts[r][0], fair_counts[r][1], fair_counts[r][2], fair_counts[r][3], n,
+                      chi2);
         if (chi2 >= CHI2_CRIT_3DOF_1E6)
             fail_msg("round %d (%s): chi-square %.2f >= %.2f: the choice is not uniform", r,
                      r == 0 ? "4 receives" : "2 sends, 2 receives", chi2, CHI2_CRIT_3DOF_1E6);
@@ -1022,13 +1023,13 @@ static void muxers_selecting_over_shared_channels_deliver_every_id_exactly_once(
             if (mx.seen[i] > 1 && doubled++ == 0)
                 first_doubled = i;
         }
-        print_message("cap %zu: muxer 0 forwarded %ld, muxer 1 %ld\n", caps[ci],
-                      mx.forwarded[0], mx.forwarded[1]);
+        print_message("cap %zu: muxer 0 forwarded %ld, muxer 1 %ld\n", caps[ci], mx.forwarded[0],
+                      mx.forwarded[1]);
         if (missing || doubled || mx.bad_ids || mx.received != total)
             fail_msg("cap %zu: %ld ids received of %ld; %ld missing (first %ld), %ld seen more "
                      "than once (first %ld), %ld unknown",
-                     caps[ci], mx.received, total, missing, first_missing, doubled,
-                     first_doubled, mx.bad_ids);
+                     caps[ci], mx.received, total, missing, first_missing, doubled, first_doubled,
+                     mx.bad_ids);
         free(mx.seen);
     }
 }

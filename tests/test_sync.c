@@ -420,10 +420,11 @@ static void mutex_waiter_is_not_starved_by_a_task_relocking_in_a_loop(void **sta
     for (int workers = 2; workers >= 1; workers--) {
         starve s = {0};
         run_main(workers, NULL, starve_main, &s);
-        print_message("    %d worker(s): hog locked %ld times in 500 ms; the waiter got the lock %ld "
-                      "times of %ld while the hog looped, longest wait %.1f ms, first %.1f ms\n",
-                      workers, s.hog_iters, s.got_during_hog, s.waiter_tries,
-                      (double)s.max_wait / 1e6, (double)s.first_wait / 1e6);
+        print_message(
+            "    %d worker(s): hog locked %ld times in 500 ms; the waiter got the lock %ld "
+            "times of %ld while the hog looped, longest wait %.1f ms, first %.1f ms\n",
+            workers, s.hog_iters, s.got_during_hog, s.waiter_tries, (double)s.max_wait / 1e6,
+            (double)s.first_wait / 1e6);
         assert_true(s.got_during_hog >= 1); /* how long it took is printed, not checked */
     }
 }
@@ -714,9 +715,9 @@ static void rwmutex_writer_is_not_starved_by_overlapping_readers(void **state) {
 typedef struct cvt {
     go_mutex m;
     go_cond cv;
-    int waiting;          /* [m] waiters queued (they count themselves before waiting) */
-    int returns;          /* [m] returns from go_cond_wait */
-    int order[CV_MAX];    /* [m] who returned, in order */
+    int waiting;       /* [m] waiters queued (they count themselves before waiting) */
+    int returns;       /* [m] returns from go_cond_wait */
+    int order[CV_MAX]; /* [m] who returned, in order */
     atomic_int done;
 } cvt;
 
@@ -780,8 +781,9 @@ static int cv_signal_main(void *arg) {
         CHECKF(r == k, "after %d signal(s), %d waiter(s) returned", k, r);
         go_sleep(20 * MS); /* nobody else wakes meanwhile */
         r = cv_locked_read(c, &c->returns);
-        CHECKF(r == k, "after %d signal(s) and 20 ms, %d waiter(s) returned: signal woke more "
-                       "than one",
+        CHECKF(r == k,
+               "after %d signal(s) and 20 ms, %d waiter(s) returned: signal woke more "
+               "than one",
                k, r);
     }
     go_mutex_lock(&c->m);
@@ -828,8 +830,9 @@ static int cv_broadcast_main(void *arg) {
     go_mutex_lock(&c->m);
     int rc = go_cond_wait_timeout(&c->cv, &c->m, 20 * MS);
     go_mutex_unlock(&c->m);
-    CHECKF(rc == GO_ETIMEDOUT, "a wait after a signal with no waiter returned %d (%s): the "
-                               "signal was kept",
+    CHECKF(rc == GO_ETIMEDOUT,
+           "a wait after a signal with no waiter returned %d (%s): the "
+           "signal was kept",
            rc, go_strerror(rc));
     return 0;
 }
@@ -849,7 +852,7 @@ static void cond_broadcast_wakes_every_waiter(void **state) {
 typedef struct cvto {
     go_mutex m;
     go_cond cv;
-    int queued;       /* [m] */
+    int queued; /* [m] */
     int rc[2];
     int64_t waited[2];
     atomic_int returned[2];
@@ -984,8 +987,8 @@ static void cond_wait_timeout_times_out_not_early_returns_0_when_signalled(void 
 typedef struct cvrace {
     go_mutex m;
     go_cond cv;
-    long tokens;  /* [m] */
-    long taken;   /* [m] */
+    long tokens; /* [m] */
+    long taken;  /* [m] */
     long iters;
     atomic_int waiters_done, stop, done;
     atomic_long timeouts, wakes;
@@ -1567,11 +1570,11 @@ typedef struct syncbox {
     go_waitgroup wg;
     go_once once;
     go_sem sem;
-    long counter;   /* [m] */
-    long pair[2];   /* [rw] */
-    int once_runs;  /* by the once's fn */
-    int ready;      /* [m] */
-    long check;     /* untouched: 0xb0b0 ^ id */
+    long counter;  /* [m] */
+    long pair[2];  /* [rw] */
+    int once_runs; /* by the once's fn */
+    int ready;     /* [m] */
+    long check;    /* untouched: 0xb0b0 ^ id */
     atomic_int sem_inside, errors;
 } syncbox;
 

@@ -72,8 +72,8 @@ static void note_sleep(int64_t d, int64_t took) {
         ;
 }
 
-static const int64_t fixed_durations[] = {0, 1, 999, 1000, 999999, 1000000, 1000001,
-                                          2500000, 5000000};
+static const int64_t fixed_durations[] = {0,       1,       999,     1000,   999999,
+                                          1000000, 1000001, 2500000, 5000000};
 
 static void sleeper(void *arg) {
     intptr_t id = (intptr_t)arg;
@@ -257,7 +257,8 @@ static void timer_fires_while_its_worker_is_busy_with_a_task_at_safepoints(void 
                       mode == 0 ? "go_safepoint" : "go_yield", (long long)bz.b_slept);
         if (!atomic_load(&bz.b_woke))
             fail_msg("a 10 ms sleep did not end in 10 s while the only worker ran a task that "
-                     "calls %s in a loop", mode == 0 ? "go_safepoint" : "go_yield");
+                     "calls %s in a loop",
+                     mode == 0 ? "go_safepoint" : "go_yield");
         assert_true(bz.b_slept >= 10 * CT_MS);
     }
 }
@@ -285,8 +286,7 @@ static int after_main(void *arg) {
         memcpy(&v, buf, sizeof v);
         CHECKF(v >= t0 + d, "go_after(%lld) delivered go_now() %lld ns after the call: early",
                (long long)d, (long long)(v - t0));
-        CHECKF(v <= t1, "go_after(%lld) delivered a time after its receive returned",
-               (long long)d);
+        CHECKF(v <= t1, "go_after(%lld) delivered a time after its receive returned", (long long)d);
         CHECKF(t1 - t0 >= d, "go_after(%lld) received after %lld ns", (long long)d,
                (long long)(t1 - t0));
         CHECKF(ct_all_bytes(buf + 8, 16, 0xAA), "go_after's channel wrote past 8 bytes");
@@ -394,7 +394,8 @@ static void ten_thousand_go_after_timers_all_fire_and_none_early(void **state) {
     assert_int_equal(atomic_load(&ma.late_stamp), 0);
 }
 
-/* ---- timers and the collector ------------------------------------------------------------------ */
+/* ---- timers and the collector ------------------------------------------------------------------
+ */
 
 typedef struct gbox {
     uint64_t junk[6];
@@ -641,8 +642,8 @@ static int stop_main(void *arg) {
     return 0;
 }
 
-static void stop_returns_1_on_a_pending_timer_0_after_it_fired_and_empties_the_channel(
-    void **state) {
+static void
+stop_returns_1_on_a_pending_timer_0_after_it_fired_and_empties_the_channel(void **state) {
     (void)state;
     WATCH();
     ct_run(1, stop_main, NULL);
@@ -692,8 +693,10 @@ static int reset_main(void *arg) {
     CHECK_RC(go_chan_recv_timeout(c, &v, 10 * CT_S), 0);
     CHECKF(v >= r + 10 * CT_MS, "reset of a pending timer: fired %lld ns after the reset",
            (long long)(v - r));
-    CHECKF(v < t0 + CT_S, "reset of a pending timer to 10 ms: fired %lld ns after the reset, "
-                          "at the old time or later", (long long)(v - r));
+    CHECKF(v < t0 + CT_S,
+           "reset of a pending timer to 10 ms: fired %lld ns after the reset, "
+           "at the old time or later",
+           (long long)(v - r));
     int64_t until_old = t0 + CT_S + 100 * CT_MS - go_now();
     if (until_old > 0)
         CHECK_RC(go_chan_recv_timeout(c, &v, until_old), GO_ETIMEDOUT);
@@ -711,8 +714,10 @@ static int reset_main(void *arg) {
     CHECK_RC(go_chan_try_recv(c, &v), GO_EAGAIN);
     v = -1;
     CHECK_RC(go_chan_recv_timeout(c, &v, 10 * CT_S), 0);
-    CHECKF(v >= r + 20 * CT_MS, "reset of a fired unread timer: the value received is %lld ns "
-                                "after the reset (a stale one?)", (long long)(v - r));
+    CHECKF(v >= r + 20 * CT_MS,
+           "reset of a fired unread timer: the value received is %lld ns "
+           "after the reset (a stale one?)",
+           (long long)(v - r));
     /* Negative: fires at once. */
     r = go_now();
     CHECK_RC(go_timer_reset(t, -CT_S), 0);
@@ -749,8 +754,8 @@ static int ticker_reset_main(void *arg) {
             break;
         CHECKF(v >= r + first + k * period,
                "tick %d after a reset to %lld ns came %lld ns after the reset, before %lld: the "
-               "period changed", k, (long long)first, (long long)(v - r),
-               (long long)(first + k * period));
+               "period changed",
+               k, (long long)first, (long long)(v - r), (long long)(first + k * period));
     }
     CHECK_RC(go_timer_stop(t), 1);
     return 0;
@@ -762,7 +767,8 @@ static void reset_of_a_ticker_keeps_its_period(void **state) {
     ct_run(2, ticker_reset_main, NULL);
 }
 
-/* ---- stop and reset from another task --------------------------------------------------------- */
+/* ---- stop and reset from another task ---------------------------------------------------------
+ */
 
 typedef struct cross {
     go_timer *t; /* GO_STORE: registered root */
@@ -823,7 +829,8 @@ static void stop_and_reset_from_another_task_than_the_waiting_one(void **state) 
         assert_int_equal(cx.stop_rc, 1);
         if (cx.rc1 != GO_ETIMEDOUT)
             fail_msg("%d workers: the waiter received %d (%s) from a timer stopped by another "
-                     "task before it fired", workers, cx.rc1, go_strerror(cx.rc1));
+                     "task before it fired",
+                     workers, cx.rc1, go_strerror(cx.rc1));
         assert_int_equal(cx.reset_rc, 0);
         assert_int_equal(cx.rc2, 0);
         if (cx.v2 < cx.reset_at + 20 * CT_MS)
@@ -832,7 +839,8 @@ static void stop_and_reset_from_another_task_than_the_waiting_one(void **state) 
     }
 }
 
-/* ---- stop and reset racing with the firing --------------------------------------------------------- */
+/* ---- stop and reset racing with the firing
+ * --------------------------------------------------------- */
 
 #define RACE_PAIRS 3
 
@@ -925,9 +933,8 @@ static void stop_and_reset_racing_with_the_firing_never_leave_a_stale_value(void
     memset(&rc_, 0, sizeof rc_);
     rc_.iterations = ct_scaled(1500, 150);
     ct_run(2, race_main, NULL);
-    print_message("%ld stops/resets: %ld returned 1, %ld returned 0\n",
-                  RACE_PAIRS * rc_.iterations, atomic_load(&rc_.stopped1),
-                  atomic_load(&rc_.stopped0));
+    print_message("%ld stops/resets: %ld returned 1, %ld returned 0\n", RACE_PAIRS * rc_.iterations,
+                  atomic_load(&rc_.stopped1), atomic_load(&rc_.stopped0));
     if (atomic_load(&rc_.stale) || atomic_load(&rc_.late_fire) || atomic_load(&rc_.bad))
         fail_msg("%ld values left in the channel right after stop/reset returned, %ld values "
                  "delivered by the old arming later, %ld wrong results",
@@ -1032,8 +1039,8 @@ static void check_thread_sleep(const thread_sleep *ts) {
         fail_msg("go_after(30 ms) received by a thread: fired %lld ns after the call",
                  (long long)(ts->after_value - ts->after_start));
     if (ts->long_took < THREAD_LONG_SLEEP)
-        fail_msg("a thread's go_sleep(%lld) returned after %lld ns",
-                 (long long)THREAD_LONG_SLEEP, (long long)ts->long_took);
+        fail_msg("a thread's go_sleep(%lld) returned after %lld ns", (long long)THREAD_LONG_SLEEP,
+                 (long long)ts->long_took);
 }
 
 static void go_sleep_from_an_unattached_thread_blocks_it_without_holding_up_pauses(void **state) {

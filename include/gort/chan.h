@@ -42,15 +42,17 @@ typedef struct go_chan go_chan;
 go_chan *go_chan_new(size_t elem_size, size_t cap);
 go_chan *go_chan_new_noscan(size_t elem_size, size_t cap);
 
-int go_chan_send(go_chan *c, const void *elem);  /* 0 | GO_ECLOSED */
-int go_chan_recv(go_chan *c, void *elem);        /* 0 | GO_ECLOSED, *elem zeroed */
+int go_chan_send(go_chan *c, const void *elem);     /* 0 | GO_ECLOSED */
+int go_chan_recv(go_chan *c, void *elem);           /* 0 | GO_ECLOSED, *elem zeroed */
 int go_chan_try_send(go_chan *c, const void *elem); /* 0 | GO_EAGAIN | GO_ECLOSED */
 int go_chan_try_recv(go_chan *c, void *elem);       /* 0 | GO_EAGAIN | GO_ECLOSED */
-int go_chan_send_timeout(go_chan *c, const void *elem, int64_t timeout_ns); /* ... | GO_ETIMEDOUT | GO_EINVAL */
-int go_chan_recv_timeout(go_chan *c, void *elem, int64_t timeout_ns);       /* ... | GO_ETIMEDOUT | GO_EINVAL */
-void go_chan_close(go_chan *c); /* fatal on a closed or NULL channel */
-size_t go_chan_len(go_chan *c); /* NULL: 0 */
-size_t go_chan_cap(go_chan *c); /* NULL: 0 */
+int go_chan_send_timeout(go_chan *c, const void *elem,
+                         int64_t timeout_ns); /* ... | GO_ETIMEDOUT | GO_EINVAL */
+int go_chan_recv_timeout(go_chan *c, void *elem,
+                         int64_t timeout_ns); /* ... | GO_ETIMEDOUT | GO_EINVAL */
+void go_chan_close(go_chan *c);               /* fatal on a closed or NULL channel */
+size_t go_chan_len(go_chan *c);               /* NULL: 0 */
+size_t go_chan_cap(go_chan *c);               /* NULL: 0 */
 /* elem may be NULL when elem_size is 0 (and for recv, when the value is not
  * wanted). */
 
@@ -76,9 +78,9 @@ typedef enum go_dir { GO_SEND = 1, GO_RECV = 2 } go_dir;
 typedef struct go_case {
     go_chan *chan; /* NULL: the case is never ready */
     go_dir dir;
-    void *elem;    /* value to send, or where to receive (may be NULL) */
-    int result;    /* set for the chosen case: 0 or GO_ECLOSED (a send case on
-                      a closed channel is ready and reports GO_ECLOSED) */
+    void *elem; /* value to send, or where to receive (may be NULL) */
+    int result; /* set for the chosen case: 0 or GO_ECLOSED (a send case on
+                   a closed channel is ready and reports GO_ECLOSED) */
 } go_case;
 
 /* Waits until one case can proceed and carries it out: a case is chosen

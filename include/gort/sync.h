@@ -34,7 +34,8 @@ typedef struct go_mutex {
     uint32_t pad_;
     go_internal_waitq sema;
 } go_mutex;
-#define GO_MUTEX_INIT {0}
+#define GO_MUTEX_INIT                                                                              \
+    { 0 }
 void go_mutex_lock(go_mutex *m);
 void go_mutex_unlock(go_mutex *m); /* fatal if not locked */
 int go_mutex_trylock(go_mutex *m); /* 0 | GO_EAGAIN */
@@ -47,7 +48,8 @@ typedef struct go_rwmutex {
     int32_t reader_wait;
     go_internal_waitq writer_sem, reader_sem;
 } go_rwmutex;
-#define GO_RWMUTEX_INIT {0}
+#define GO_RWMUTEX_INIT                                                                            \
+    { 0 }
 void go_rwmutex_rlock(go_rwmutex *rw);
 void go_rwmutex_runlock(go_rwmutex *rw); /* fatal if not read-locked */
 void go_rwmutex_lock(go_rwmutex *rw);
@@ -57,9 +59,11 @@ void go_rwmutex_unlock(go_rwmutex *rw); /* fatal if not locked */
 typedef struct go_cond {
     go_internal_waitq q;
 } go_cond;
-#define GO_COND_INIT {0}
+#define GO_COND_INIT                                                                               \
+    { 0 }
 void go_cond_wait(go_cond *cv, go_mutex *m);
-int go_cond_wait_timeout(go_cond *cv, go_mutex *m, int64_t timeout_ns); /* 0 | GO_ETIMEDOUT | GO_EINVAL */
+int go_cond_wait_timeout(go_cond *cv, go_mutex *m,
+                         int64_t timeout_ns); /* 0 | GO_ETIMEDOUT | GO_EINVAL */
 void go_cond_signal(go_cond *cv);
 void go_cond_broadcast(go_cond *cv);
 
@@ -68,11 +72,13 @@ typedef struct go_waitgroup {
     int64_t counter;
     go_internal_waitq q;
 } go_waitgroup;
-#define GO_WAITGROUP_INIT {0}
+#define GO_WAITGROUP_INIT                                                                          \
+    { 0 }
 void go_waitgroup_add(go_waitgroup *wg, int64_t delta); /* fatal if the counter goes negative */
 void go_waitgroup_done(go_waitgroup *wg);
 void go_waitgroup_wait(go_waitgroup *wg);
-int go_waitgroup_wait_timeout(go_waitgroup *wg, int64_t timeout_ns); /* 0 | GO_ETIMEDOUT | GO_EINVAL */
+int go_waitgroup_wait_timeout(go_waitgroup *wg,
+                              int64_t timeout_ns); /* 0 | GO_ETIMEDOUT | GO_EINVAL */
 
 /* Runs fn once; every caller returns after that run has returned. */
 typedef struct go_once {
@@ -80,18 +86,22 @@ typedef struct go_once {
     uint32_t pad_;
     go_mutex m;
 } go_once;
-#define GO_ONCE_INIT {0}
+#define GO_ONCE_INIT                                                                               \
+    { 0 }
 void go_once_do(go_once *o, go_fn fn, void *arg);
 
 /* Counting semaphore, FIFO. */
 typedef struct go_sem {
     go_internal_waitq q;
 } go_sem;
-#define GO_SEM_INIT(n) {{0, (uint32_t)(n), 0, 0}}
+#define GO_SEM_INIT(n)                                                                             \
+    {                                                                                              \
+        { 0, (uint32_t)(n), 0, 0 }                                                                 \
+    }
 void go_sem_init(go_sem *s, int64_t n); /* n in [0, UINT32_MAX] */
 void go_sem_acquire(go_sem *s);
 void go_sem_release(go_sem *s);
-int go_sem_tryacquire(go_sem *s); /* 0 | GO_EAGAIN */
+int go_sem_tryacquire(go_sem *s);                          /* 0 | GO_EAGAIN */
 int go_sem_acquire_timeout(go_sem *s, int64_t timeout_ns); /* 0 | GO_ETIMEDOUT | GO_EINVAL */
 
 #ifdef __cplusplus
