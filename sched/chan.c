@@ -154,7 +154,6 @@ static bool send_locked(go_chan *c, const void *elem, gort_waiter **wake) {
     if (r != NULL) {
         move_value(c, r->elem, elem);
         r->result = 0;
-        r->wait->winner = r;
         *wake = r;
         return true;
     }
@@ -185,7 +184,6 @@ static bool recv_locked(go_chan *c, void *elem, gort_waiter **wake) {
             c->sendx = c->recvx;
         }
         s->result = 0;
-        s->wait->winner = s;
         *wake = s;
         return true;
     }
@@ -224,6 +222,29 @@ static int nil_wait(int64_t timeout_ns, const char *reason) {
 
 /* timeout_ns: GO_FOREVER, 0 (try: GO_EAGAIN) or a positive wait; try_mode
  * says which code "not ready" gives at 0. */
+/* With c locked and the operation unable to proceed: fails at once for a
+ * zero timeout, else queues a node on q and blocks (the lock is released
+ * there). The result the waker left, or GO_ETIMEDOUT. */
+static int wait_on(go_chan *c, gort_waitq *q, void *elem, bool is_send, int64_t timeout_ns,
+                   bool try_mode) {
+    if (timeout_ns == 0) {
+        gort_rt_lock_release(&c->lock);
+        return try_mode ? GO_EAGAIN : GO_ETIMEDOUT;
+    }
+    gort_wait w;
+    gort_wait_init(&w, gort_deadline_after(timeout_ns), 0);
+    gort_waiter n = {.wait = &w, .elem = elem, .is_send = is_send};
+    gort_waitq_push(q, &n);
+    if (gort_wait_block(&w, chan_unlock, c, is_send ? "chan send" : "chan receive") != NULL)
+        return n.result;
+    gort_rt_lock_acquire(&c->lock);
+    gort_waitq_remove(q, &n);
+    gort_rt_lock_release(&c->lock);
+    return GO_ETIMEDOUT;
+}
+
+/* timeout_ns: GO_FOREVER, 0 (not ready: GO_EAGAIN for try_mode, else
+ * GO_ETIMEDOUT) or a positive wait. */
 static int send_core(go_chan *c, const void *elem, int64_t timeout_ns, bool try_mode) {
     gort_rt_lock_acquire(&c->lock);
     if (c->closed) {
@@ -236,24 +257,7 @@ static int send_core(go_chan *c, const void *elem, int64_t timeout_ns, bool try_
         wake_one(wake);
         return 0;
     }
-    if (timeout_ns == 0) {
-        gort_rt_lock_release(&c->lock);
-        return try_mode ? GO_EAGAIN : GO_ETIMEDOUT;
-    }
-    gort_wait w;
-    gort_wait_init(&w, gort_deadline_after(timeout_ns), 0);
-    gort_waiter n = {.wait = &w, .elem = (void *)elem, .is_send = true};
-    gort_waitq_push(&c->sendq, &n);
-    int rc;
-    if (gort_wait_block(&w, chan_unlock, c, "chan send") == NULL) {
-        gort_rt_lock_acquire(&c->lock);
-        gort_waitq_remove(&c->sendq, &n);
-        gort_rt_lock_release(&c->lock);
-        rc = GO_ETIMEDOUT;
-    } else {
-        rc = n.result;
-    }
-    return rc;
+    return wait_on(c, &c->sendq, (void *)elem, true, timeout_ns, try_mode);
 }
 
 static int recv_core(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) {
@@ -269,44 +273,21 @@ static int recv_core(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) 
         zero_value(elem, c->elem_size);
         return GO_ECLOSED;
     }
-    if (timeout_ns == 0) {
-        gort_rt_lock_release(&c->lock);
-        return try_mode ? GO_EAGAIN : GO_ETIMEDOUT;
-    }
-    gort_wait w;
-    gort_wait_init(&w, gort_deadline_after(timeout_ns), 0);
-    gort_waiter n = {.wait = &w, .elem = elem};
-    gort_waitq_push(&c->recvq, &n);
-    int rc;
-    if (gort_wait_block(&w, chan_unlock, c, "chan receive") == NULL) {
-        gort_rt_lock_acquire(&c->lock);
-        gort_waitq_remove(&c->recvq, &n);
-        gort_rt_lock_release(&c->lock);
-        rc = GO_ETIMEDOUT;
-    } else {
-        rc = n.result;
-    }
-    return rc;
+    return wait_on(c, &c->recvq, elem, false, timeout_ns, try_mode);
 }
 
-static int chan_send(go_chan *c, const void *elem, int64_t timeout_ns, bool try_mode) {
+/* The public entry of every send and receive: argument checks, the NULL
+ * channel, the implicit section (or the safepoint, from a task). */
+static int chan_op(bool is_send, go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) {
     if (timeout_ns < -1)
         return GO_EINVAL;
     if (c == NULL)
-        return try_mode ? GO_EAGAIN : nil_wait(timeout_ns, "chan send (nil chan)");
+        return try_mode ? GO_EAGAIN
+                        : nil_wait(timeout_ns,
+                                   is_send ? "chan send (nil chan)" : "chan receive (nil chan)");
     gort_call call = gort_call_enter();
-    int rc = send_core(c, elem, timeout_ns, try_mode);
-    gort_call_leave(call);
-    return rc;
-}
-
-static int chan_recv(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) {
-    if (timeout_ns < -1)
-        return GO_EINVAL;
-    if (c == NULL)
-        return try_mode ? GO_EAGAIN : nil_wait(timeout_ns, "chan receive (nil chan)");
-    gort_call call = gort_call_enter();
-    int rc = recv_core(c, elem, timeout_ns, try_mode);
+    int rc = is_send ? send_core(c, elem, timeout_ns, try_mode)
+                     : recv_core(c, elem, timeout_ns, try_mode);
     gort_call_leave(call);
     return rc;
 }
@@ -320,22 +301,22 @@ int gort_chan_take(go_chan *c, void *elem) {
 }
 
 int go_chan_send(go_chan *c, const void *elem) {
-    return chan_send(c, elem, GO_FOREVER, false);
+    return chan_op(true, c, (void *)elem, GO_FOREVER, false);
 }
 int go_chan_recv(go_chan *c, void *elem) {
-    return chan_recv(c, elem, GO_FOREVER, false);
+    return chan_op(false, c, elem, GO_FOREVER, false);
 }
 int go_chan_try_send(go_chan *c, const void *elem) {
-    return chan_send(c, elem, 0, true);
+    return chan_op(true, c, (void *)elem, 0, true);
 }
 int go_chan_try_recv(go_chan *c, void *elem) {
-    return chan_recv(c, elem, 0, true);
+    return chan_op(false, c, elem, 0, true);
 }
 int go_chan_send_timeout(go_chan *c, const void *elem, int64_t timeout_ns) {
-    return chan_send(c, elem, timeout_ns, false);
+    return chan_op(true, c, (void *)elem, timeout_ns, false);
 }
 int go_chan_recv_timeout(go_chan *c, void *elem, int64_t timeout_ns) {
-    return chan_recv(c, elem, timeout_ns, false);
+    return chan_op(false, c, elem, timeout_ns, false);
 }
 
 static unsigned long long caller_id(void) {
@@ -358,30 +339,23 @@ void go_chan_close(go_chan *c) {
      * dropped and a safepoint between batches: a close that wakes a million
      * tasks must not hold pauses off. */
     for (;;) {
-        gort_waiter *list = NULL, *n;
+        gort_wake_list list = {0};
+        gort_waiter *n;
         int batch = 0;
         while (batch < CLOSE_BATCH && (n = gort_waitq_claim_first(&c->recvq)) != NULL) {
             zero_value(n->elem, c->elem_size);
             n->result = GO_ECLOSED;
-            n->wait->winner = n;
-            n->wake_next = list;
-            list = n;
+            gort_wake_list_add(&list, n);
             batch++;
         }
         while (batch < CLOSE_BATCH && (n = gort_waitq_claim_first(&c->sendq)) != NULL) {
             n->result = GO_ECLOSED;
-            n->wait->winner = n;
-            n->wake_next = list;
-            list = n;
+            gort_wake_list_add(&list, n);
             batch++;
         }
         bool more = c->recvq.head != NULL || c->sendq.head != NULL;
         gort_rt_lock_release(&c->lock);
-        while (list != NULL) {
-            n = list;
-            list = n->wake_next; /* before the wake: the node dies with its frame */
-            gort_wait_wake(n->wait);
-        }
+        gort_wake_list_wake(&list);
         if (!more)
             break;
         if (gort_sched_current_task() != NULL)

@@ -86,9 +86,7 @@ static int sema_acquire(go_internal_waitq *q, bool lifo, int64_t deadline, const
 static void sema_release(go_internal_waitq *q) {
     gort_rt_lock_acquire(q_lock(q));
     gort_waiter *n = gort_waitq_claim_first(q_list(q));
-    if (n != NULL) {
-        n->wait->winner = n;
-    } else {
+    if (n == NULL) {
         uint32_t v = atomic_load_explicit(q_count(q), memory_order_relaxed);
         if (v == UINT32_MAX)
             gort_rt_fatal("semaphore count overflow");
@@ -321,35 +319,19 @@ void go_cond_signal(go_cond *cv) {
     go_internal_waitq *q = &cv->q;
     gort_rt_lock_acquire(q_lock(q));
     gort_waiter *n = gort_waitq_claim_first(q_list(q));
-    if (n != NULL)
-        n->wait->winner = n;
     gort_rt_lock_release(q_lock(q));
     if (n != NULL)
         gort_wait_wake(n->wait);
 }
 
 static void wake_all(go_internal_waitq *q) {
+    gort_wake_list list = {0};
+    gort_waiter *n;
     gort_rt_lock_acquire(q_lock(q));
-    gort_waiter *list = NULL, *n;
-    while ((n = gort_waitq_claim_first(q_list(q))) != NULL) {
-        n->wait->winner = n;
-        n->wake_next = list;
-        list = n;
-    }
+    while ((n = gort_waitq_claim_first(q_list(q))) != NULL)
+        gort_wake_list_add(&list, n);
     gort_rt_lock_release(q_lock(q));
-    /* Oldest first: the list is in reverse. Reverse it back. */
-    gort_waiter *fifo = NULL;
-    while (list != NULL) {
-        n = list;
-        list = n->wake_next;
-        n->wake_next = fifo;
-        fifo = n;
-    }
-    while (fifo != NULL) {
-        n = fifo;
-        fifo = n->wake_next; /* before the wake: the node dies with its frame */
-        gort_wait_wake(n->wait);
-    }
+    gort_wake_list_wake(&list);
 }
 
 void go_cond_broadcast(go_cond *cv) {

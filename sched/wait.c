@@ -47,10 +47,8 @@ static void deadline_fire(gort_timer_entry *e, int64_t now, uint64_t seq) {
     (void)now;
     (void)seq;
     gort_wait *w = (gort_wait *)((char *)e - offsetof(gort_wait, timer));
-    if (gort_wait_claim(w)) {
-        w->winner = NULL;
+    if (gort_wait_claim(w)) /* winner stays NULL: the deadline won */
         gort_wait_wake(w);
-    }
 }
 
 void gort_wait_init(gort_wait *w, int64_t deadline, unsigned flags) {
@@ -84,6 +82,16 @@ void gort_wait_wake(gort_wait *w) {
      * a futex wake on the stale address is harmless. */
     atomic_store_explicit(&w->woken, 1, memory_order_release);
     gort_rt_futex_wake(&w->woken, 1);
+}
+
+void gort_wake_list_wake(gort_wake_list *l) {
+    gort_waiter *n = l->head;
+    while (n != NULL) {
+        gort_waiter *next = n->wake_next; /* before the wake: the node dies with its frame */
+        gort_wait_wake(n->wait);
+        n = next;
+    }
+    l->head = l->tail = NULL;
 }
 
 typedef struct park_arg {

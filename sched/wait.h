@@ -134,17 +134,38 @@ static inline void gort_waitq_remove(gort_waitq *q, gort_waiter *n) {
     n->next = n->prev = NULL;
     n->queued = false;
 }
-/* Takes the first node whose wait this caller claims, dropping the nodes of
- * waits already won elsewhere. NULL if none. */
+/* Takes the first node whose wait this caller claims, and makes it the
+ * wait's winner; drops the nodes of waits already won elsewhere. NULL if
+ * none. */
 static inline gort_waiter *gort_waitq_claim_first(gort_waitq *q) {
     gort_waiter *n;
     while ((n = q->head) != NULL) {
         gort_waitq_remove(q, n);
-        if (gort_wait_claim(n->wait))
+        if (gort_wait_claim(n->wait)) {
+            n->wait->winner = n;
             return n;
+        }
     }
     return NULL;
 }
+
+/* Claimed nodes a waker collects under its lock and wakes, oldest first, once
+ * it has released the lock. */
+typedef struct gort_wake_list {
+    gort_waiter *head, *tail;
+} gort_wake_list;
+
+static inline void gort_wake_list_add(gort_wake_list *l, gort_waiter *n) {
+    n->wake_next = NULL;
+    if (l->tail != NULL)
+        l->tail->wake_next = n;
+    else
+        l->head = n;
+    l->tail = n;
+}
+
+/* Wakes every node of l, in order; l is empty afterwards. */
+void gort_wake_list_wake(gort_wake_list *l);
 
 /* ---- the calling thread's kind ------------------------------------------ */
 /* Every public call that may block or ready a task starts with
