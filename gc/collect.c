@@ -191,8 +191,7 @@ static void set_goal(size_t live, size_t stacks) {
     atomic_store(&gc.goal, (int64_t)(goal > INT64_MAX ? INT64_MAX : goal));
 }
 
-/* ---- one cycle
- * ----------------------------------------------------------------------------------- */
+/* ---- one cycle ------------------------------------------------------------------------------- */
 
 static void release_cache(void **slot, void *arg) {
     (void)arg;
@@ -401,8 +400,7 @@ void gc_stress_tick(void) {
     start_sweeper();
 }
 
-/* ---- statistics
- * ------------------------------------------------------------------------------------ */
+/* ---- statistics ------------------------------------------------------------------------------ */
 
 void go_gc_stats_get(go_gc_stats *out) {
     memset(out, 0, sizeof *out);

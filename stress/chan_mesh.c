@@ -129,26 +129,17 @@ __attribute__((format(printf, 1, 2))) static void fail_soft(const char *fmt, ...
     fflush(stderr);
 }
 
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t item_check(uint64_t id) {
-    return mix64(id ^ 0x6d6573682d636b21ULL);
+    return stress_mix64(id ^ 0x6d6573682d636b21ULL);
 }
 static uint64_t payload_word(uint64_t id, int i) {
-    return mix64((id << 4) + (uint64_t)i + 0x1234);
+    return stress_mix64((id << 4) + (uint64_t)i + 0x1234);
 }
 static uint64_t tail_sum(uint64_t id) {
-    return mix64(id * 31 + 7);
+    return stress_mix64(id * 31 + 7);
 }
 static uint64_t msg_tag(uint64_t id, int ch) {
-    return mix64(id ^ 0x7461670000000000ULL) ^ (uint64_t)ch;
+    return stress_mix64(id ^ 0x7461670000000000ULL) ^ (uint64_t)ch;
 }
 
 static item *make_item(uint64_t id) {
@@ -419,10 +410,8 @@ static void collector(void *arg) {
     (void)arg;
     stress_rng rng = stress_rng_make(((uint64_t)W.round << 20) + 9999);
     while (!atomic_load(&W.gc_stop)) {
-        go_gc_collect();
+        stress_collect_turn(&rng, &garbage_type);
         atomic_fetch_add_explicit(&W.n_gc, 1, memory_order_relaxed);
-        for (uint32_t i = stress_below(&rng, 64); i > 0; i--)
-            (void)go_new(&garbage_type);
         if (stress_below(&rng, 2) == 0)
             go_sleep((int64_t)stress_below(&rng, 1000) * 1000);
         else

@@ -207,28 +207,19 @@ static inline bool stopping(void) {
     return atomic_load_explicit(&W.stop, memory_order_relaxed) != 0;
 }
 
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t node_check(uint64_t id, uint64_t kind) {
-    return mix64(id * 0x9e3779b97f4a7c15ULL ^ kind ^ 0x6763677261706821ULL);
+    return stress_mix64(id * 0x9e3779b97f4a7c15ULL ^ kind ^ 0x6763677261706821ULL);
 }
 
 static uint64_t node_sum(uint64_t id, const uint32_t cid[NCHILD]) {
-    uint64_t h = mix64(id ^ 0x5375a3d1c0ffee00ULL);
+    uint64_t h = stress_mix64(id ^ 0x5375a3d1c0ffee00ULL);
     for (int i = 0; i < NCHILD; i++)
-        h = mix64(h ^ ((uint64_t)cid[i] << 3 | (uint64_t)i));
+        h = stress_mix64(h ^ ((uint64_t)cid[i] << 3 | (uint64_t)i));
     return h;
 }
 
 static uint64_t payload_word(uint64_t id, int i) {
-    return mix64(id << 8 | (uint64_t)i);
+    return stress_mix64(id << 8 | (uint64_t)i);
 }
 
 static inline node *child_at(node *n, int k) {
@@ -808,7 +799,7 @@ static void op_bytes(mut *m) {
         }
     uint64_t tag = stress_next(&m->rng);
     for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(mix64(tag + i / 8) >> (i % 8 * 8));
+        p[i] = (uint8_t)(stress_mix64(tag + i / 8) >> (i % 8 * 8));
     atomic_fetch_add_explicit(&W.n_bytes, 1, memory_order_relaxed);
     hold(m);
     if (gort_gc_object_start(p) != p) {
@@ -817,7 +808,7 @@ static void op_bytes(mut *m) {
         return;
     }
     for (size_t i = 0; i < n; i++)
-        if (p[i] != (uint8_t)(mix64(tag + i / 8) >> (i % 8 * 8))) {
+        if (p[i] != (uint8_t)(stress_mix64(tag + i / 8) >> (i % 8 * 8))) {
             fail_soft("a buffer of %zu bytes at %p held in a local changed at byte %zu: freed "
                       "while held?",
                       n, (void *)p, i);

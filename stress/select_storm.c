@@ -120,19 +120,11 @@ __attribute__((format(printf, 1, 2))) static void fail_soft(const char *fmt, ...
     fflush(stderr);
 }
 
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
 static uint64_t item_check(uint64_t id) {
-    return mix64(id + 0x5e1ec7);
+    return stress_mix64(id + 0x5e1ec7);
 }
 static uint64_t msg_tag(uint64_t id) {
-    return mix64(id ^ 0x73746f726d000000ULL);
+    return stress_mix64(id ^ 0x73746f726d000000ULL);
 }
 
 /* ---- receiving ----------------------------------------------------------------------------- */
@@ -472,8 +464,7 @@ static void drainer_task(void *arg) {
     gort_test_wg_done(&W.wg);
 }
 
-/* ---- closer and collector
- * ------------------------------------------------------------------------ */
+/* ---- closer and collector -------------------------------------------------------------------- */
 
 static void closer_task(void *arg) {
     targ *ta = arg;
@@ -504,17 +495,14 @@ static void collector_task(void *arg) {
     (void)arg;
     stress_rng rng = stress_rng_make(((uint64_t)W.round << 24) + 9999);
     while (!atomic_load(&W.gc_stop)) {
-        go_gc_collect();
+        stress_collect_turn(&rng, &garbage_type);
         atomic_fetch_add_explicit(&W.n_gc, 1, memory_order_relaxed);
-        for (uint32_t i = stress_below(&rng, 64); i > 0; i--)
-            (void)go_new(&garbage_type);
         go_sleep((int64_t)stress_below(&rng, 2000) * 1000);
     }
     atomic_store(&W.gc_done, 1);
 }
 
-/* ---- main
- * ----------------------------------------------------------------------------------------- */
+/* ---- main ------------------------------------------------------------------------------------ */
 
 typedef struct config {
     int rounds;

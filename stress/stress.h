@@ -151,6 +151,24 @@ static inline void stress_watchdog(void *arg) {
     }
 }
 
+/* A 64-bit mixer (splitmix64's finaliser): checksums and tags of ids. */
+static inline uint64_t stress_mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+/* One turn of a program's collector task: a forced cycle, then up to 63
+ * objects of garbage. */
+static inline void stress_collect_turn(stress_rng *r, const go_type *garbage) {
+    go_gc_collect();
+    for (uint32_t i = stress_below(r, 64); i > 0; i--)
+        (void)go_new(garbage);
+}
+
 /* GORT_DEBUG, set to dflt when the environment leaves it empty (the runtime
  * reads it at start); returns the value in force. */
 static inline const char *stress_debug_default(const char *dflt) {

@@ -262,8 +262,7 @@ static void pause_and_check(pause_scratch *sc, atomic_long *counter) {
     gort_start_the_world();
 }
 
-/* ---- tasks
- * ---------------------------------------------------------------------------------------- */
+/* ---- tasks ----------------------------------------------------------------------------------- */
 
 static void spinner(void *arg) {
     int i = (int)(intptr_t)arg;

@@ -427,8 +427,7 @@ static void queue_consumer(void *arg) {
     go_waitgroup_done(&a->wg);
 }
 
-/* ---- semaphore
- * ------------------------------------------------------------------------------------ */
+/* ---- semaphore ------------------------------------------------------------------------------- */
 
 static void sem_user(void *arg) {
     targ *t = arg;
@@ -471,8 +470,7 @@ static void sem_user(void *arg) {
     go_waitgroup_done(&a->wg);
 }
 
-/* ---- the thread and the collector
- * ------------------------------------------------------------------ */
+/* ---- the thread and the collector ------------------------------------------------------------ */
 
 static void plain_thread(void *arg) {
     (void)arg;
@@ -513,17 +511,14 @@ static void collector_task(void *arg) {
     (void)arg;
     stress_rng r = stress_rng_make(((uint64_t)W.round << 24) + 9999);
     while (!atomic_load(&W.gc_stop)) {
-        go_gc_collect();
+        stress_collect_turn(&r, &garbage_type);
         atomic_fetch_add_explicit(&W.n_gc, 1, memory_order_relaxed);
-        for (uint32_t i = stress_below(&r, 64); i > 0; i--)
-            (void)go_new(&garbage_type);
         go_sleep((int64_t)stress_below(&r, 2000) * 1000);
     }
     atomic_store(&W.gc_done, 1);
 }
 
-/* ---- main
- * ------------------------------------------------------------------------------------------- */
+/* ---- main ------------------------------------------------------------------------------------ */
 
 typedef struct config {
     int rounds;

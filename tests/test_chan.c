@@ -282,8 +282,7 @@ static void new_returns_null_when_the_buffer_size_overflows(void **state) {
     ct_run(1, overflow_main, NULL);
 }
 
-/* ---- try and timeout operations
- * ------------------------------------------------------------------ */
+/* ---- try and timeout operations -------------------------------------------------------------- */
 
 static int timeouts_main(void *arg) {
     (void)arg;
@@ -789,8 +788,7 @@ static void close_wakes_every_blocked_sender_with_eclosed_and_drops_their_values
             ct_run(workers, close_wakes_main, (void *)mode);
 }
 
-/* ---- close racing with traffic
- * ------------------------------------------------------------------- */
+/* ---- close racing with traffic --------------------------------------------------------------- */
 
 #define RACE_SENDERS 4
 #define RACE_RECEIVERS 3
@@ -1085,8 +1083,7 @@ static void concurrent_prime_sieve_finds_the_first_primes(void **state) {
     }
 }
 
-/* ---- FIFO of values
- * -------------------------------------------------------------------------------- */
+/* ---- FIFO of values -------------------------------------------------------------------------- */
 
 #define FIFO_SENDERS 4
 
@@ -1192,8 +1189,7 @@ static void one_senders_values_arrive_in_total_order(void **state) {
     ct_run(2, fifo_total_main, (void *)(intptr_t)ct_scaled(100000, 2000));
 }
 
-/* ---- FIFO of waiters
- * --------------------------------------------------------------------------------- */
+/* ---- FIFO of waiters ------------------------------------------------------------------------- */
 
 #define FIFO_WAITERS 8
 
@@ -1323,8 +1319,7 @@ static void waiting_senders_are_served_in_the_order_they_parked(void **state) {
     ct_run(1, fifo_waiters_main, (void *)3);
 }
 
-/* ---- daisy chain
- * ---------------------------------------------------------------------------------- */
+/* ---- daisy chain ----------------------------------------------------------------------------- */
 
 static void whisper(void *arg) {
     ct_arg *a = arg;
@@ -1374,8 +1369,7 @@ static void daisy_chain_of_ten_thousand_tasks_passes_the_value_along(void **stat
     }
 }
 
-/* ---- non-blocking operations against a sleeping partner
- * ---------------------------------------------- */
+/* ---- non-blocking operations against a sleeping partner -------------------------------------- */
 
 #define PARTNER_SLEEP (50 * CT_MS)
 
@@ -1441,8 +1435,7 @@ static void non_blocking_operations_give_eagain_until_a_sleeping_partner_is_read
     ct_run(2, sleeping_partner_main, NULL);
 }
 
-/* ---- zero-size elements
- * ---------------------------------------------------------------------------- */
+/* ---- zero-size elements ---------------------------------------------------------------------- */
 
 static void token_producer(void *arg) {
     ct_arg *a = arg;
@@ -1498,8 +1491,7 @@ static void zero_size_elements_carry_no_data_but_are_counted(void **state) {
     ct_run(2, zero_size_main, (void *)(intptr_t)ct_scaled(20000, 1000));
 }
 
-/* ---- many producers and consumers
- * ------------------------------------------------------------------ */
+/* ---- many producers and consumers ------------------------------------------------------------ */
 
 #define MPMC_P 4
 #define MPMC_C 4

@@ -675,8 +675,7 @@ static void safepoint_off_a_task_returns_even_while_the_world_is_stopped(void **
     go_safepoint();
 }
 
-/* ---- tasks left behind by main_fn
- * ---------------------------------------------------------------- */
+/* ---- tasks left behind by main_fn ------------------------------------------------------------ */
 
 typedef struct leftovers {
     atomic_int parked, yielding, spinning;

@@ -369,8 +369,7 @@ static void spinning_tasks_make_no_progress_while_the_world_is_stopped(void **st
     free(f);
 }
 
-/* ---- run_parallel
- * ---------------------------------------------------------------------------------- */
+/* ---- run_parallel ---------------------------------------------------------------------------- */
 
 typedef struct parallel {
     spinners s;
@@ -457,8 +456,7 @@ static void run_parallel_runs_once_per_worker_with_the_others_idle(void **state)
     free(p);
 }
 
-/* ---- visit_tasks
- * --------------------------------------------------------------------------------- */
+/* ---- visit_tasks ----------------------------------------------------------------------------- */
 
 #define MAX_VISITS 1024
 #define PARKERS 16
@@ -890,8 +888,7 @@ static void ready_from_a_thread_waits_for_the_pause_to_end(void **state) {
     assert_int_equal(atomic_load(&d.resumed), 1);
 }
 
-/* ---- statistics
- * ---------------------------------------------------------------------------------- */
+/* ---- statistics ------------------------------------------------------------------------------ */
 
 typedef struct stats_run {
     gort_stw_stats before, after;
@@ -924,8 +921,7 @@ static void stats_count_every_pause(void **state) {
     assert_true(s.pub_after.pause_total_ns >= s.pub_after.pause_max_ns);
 }
 
-/* ---- concurrent requesters
- * ------------------------------------------------------------------------ */
+/* ---- concurrent requesters ------------------------------------------------------------------- */
 
 /* Smaller under TSan, and under valgrind (the valgrind tests set
  * GORT_UNDER_VALGRIND), which runs one thread at a time: each contended pause

@@ -839,8 +839,7 @@ static void stop_and_reset_from_another_task_than_the_waiting_one(void **state) 
     }
 }
 
-/* ---- stop and reset racing with the firing
- * --------------------------------------------------------- */
+/* ---- stop and reset racing with the firing --------------------------------------------------- */
 
 #define RACE_PAIRS 3
 
