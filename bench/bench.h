@@ -58,6 +58,27 @@ static inline long bench_calibrate(long probe_n, uint64_t probe_ns, double targe
     return (long)n;
 }
 
+/* Runs the measured round of a calibrating benchmark: n iterations, n from
+ * the environment variable env if set, else calibrated so that the round
+ * lasts about a second from a probe round of probe_n (clamped to [lo, hi]).
+ * round(n, &ns) runs n iterations and returns 0, or -1 after saying what went
+ * wrong. Returns 0 with *n_out and *ns_out set, or -1. */
+static inline int bench_run_sized(const char *env, long probe_n, long lo, long hi,
+                                  int (*round)(long n, uint64_t *ns), long *n_out,
+                                  uint64_t *ns_out) {
+    long n = bench_env_long(env, 0);
+    if (n == 0) {
+        uint64_t ns;
+        if (round(probe_n, &ns) != 0)
+            return -1;
+        n = bench_calibrate(probe_n, ns, 1e9, lo, hi);
+    }
+    if (round(n, ns_out) != 0)
+        return -1;
+    *n_out = n;
+    return 0;
+}
+
 static inline int bench_cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);

@@ -119,17 +119,9 @@ static int round_of(long n, uint64_t *elapsed_ns) {
 
 static int bench_main(void *arg) {
     (void)arg;
-    long n = bench_env_long("BENCH_CHANBUF_N", 0);
-    if (n == 0) {
-        const long probe = 200000;
-        uint64_t ns;
-        if (round_of(probe, &ns) != 0)
-            return 1;
-        n = bench_calibrate(probe, ns, 1e9, 1000000, 1000000000);
-    }
-    if (round_of(n, &result.elapsed_ns) != 0)
+    if (bench_run_sized("BENCH_CHANBUF_N", 200000, 1000000, 1000000000, round_of, &result.items,
+                        &result.elapsed_ns) != 0)
         return 1;
-    result.items = n;
     result.procs = go_workers();
     return 0;
 }

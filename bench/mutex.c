@@ -83,18 +83,9 @@ static int round_of(long m, uint64_t *elapsed_ns) {
 
 static int bench_main(void *arg) {
     (void)arg;
-    long m = bench_env_long("BENCH_MUTEX_M", 0);
-    if (m == 0) {
-        const long probe = 50000;
-        uint64_t ns;
-        if (round_of(probe, &ns) != 0)
-            return 1;
-        /* Calibrated on the pairs of all the tasks, then divided among them. */
-        m = bench_calibrate(TASKS * probe, ns, 1e9, TASKS * 250000L, TASKS * 250000000L) / TASKS;
-    }
-    if (round_of(m, &result.elapsed_ns) != 0)
+    if (bench_run_sized("BENCH_MUTEX_M", 50000, 250000, 250000000L, round_of, &result.m,
+                        &result.elapsed_ns) != 0)
         return 1;
-    result.m = m;
     result.procs = go_workers();
     return 0;
 }

@@ -153,17 +153,9 @@ static int round_of(long n, uint64_t *elapsed_ns) {
 
 static int bench_main(void *arg) {
     (void)arg;
-    long n = bench_env_long("BENCH_SELECT_N", 0);
-    if (n == 0) {
-        const long probe = 20000;
-        uint64_t ns;
-        if (round_of(probe, &ns) != 0)
-            return 1;
-        n = bench_calibrate(probe, ns, 1e9, 100000, 100000000);
-    }
-    if (round_of(n, &result.elapsed_ns) != 0)
+    if (bench_run_sized("BENCH_SELECT_N", 20000, 100000, 100000000, round_of, &result.roundtrips,
+                        &result.elapsed_ns) != 0)
         return 1;
-    result.roundtrips = n;
     result.procs = go_workers();
     return 0;
 }
