@@ -268,11 +268,13 @@ static void mutex_lock_parks_until_the_holder_unlocks(void **state) {
 
 typedef struct cross {
     go_mutex m;
-    atomic_int done;
+    atomic_int unlocking; /* set just before the unlock: a waiter woken by it sees 1 */
+    atomic_int done;      /* set after the unlock returned */
 } cross;
 
 static void cross_unlocker(void *arg) {
     cross *c = arg;
+    atomic_store(&c->unlocking, 1);
     go_mutex_unlock(&c->m);
     atomic_store(&c->done, 1);
 }
@@ -285,11 +287,13 @@ static int mutex_cross_main(void *arg) {
     CHECK_EQ(go_mutex_trylock(&c->m), 0);
     go_mutex_unlock(&c->m);
     /* and the same with a waiter parked when the other task unlocks */
-    atomic_store(&c->done, 0);
+    atomic_store(&c->unlocking, 0);
     go_mutex_lock(&c->m);
     spawn(cross_unlocker, c);
     go_mutex_lock(&c->m); /* parks until cross_unlocker released it */
-    CHECK_EQ(atomic_load(&c->done), 1);
+    /* Not done: the woken waiter may run (on the other worker) before the
+     * unlocker's next statement. */
+    CHECK_EQ(atomic_load(&c->unlocking), 1);
     go_mutex_unlock(&c->m);
     return 0;
 }
