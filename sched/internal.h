@@ -154,6 +154,7 @@ struct gort_worker {
 
     /* Counters for the demo and tests. [owner writes, atomic reads] */
     _Atomic uint64_t n_sched, n_steal, n_spawn, n_idle;
+    _Atomic uint64_t n_stack_draws; /* stacks taken for new tasks (the scavenger's clock) */
 } __attribute__((aligned(64)));
 
 /* ---- the scheduler ------------------------------------------------------- */
@@ -187,17 +188,18 @@ struct gort_sched {
     gort_rt_lock gq_lock;
     gort_rt_lock idle_lock;
     gort_rt_lock pool_lock;
-    gort_task *gq_head, *gq_tail; /* [gq_lock] */
-    _Atomic int64_t gq_size;      /* [atomic; changed under gq_lock by seq_cst RMW] */
-    gort_worker *idle_list;       /* [idle_lock] */
-    _Atomic int npidle;           /* [atomic; changed under idle_lock] */
-    _Atomic int nmspinning;       /* [atomic] */
-    gort_task *free_tasks;        /* [pool_lock] global task pool */
-    _Atomic int nfree_tasks;      /* [changed under lock, read without it as a hint] */
-    gort_rt_stack *free_stacks;   /* [pool_lock] global stack pool */
-    _Atomic int nfree_stacks;     /* [changed under lock, read without it as a hint] */
-    gort_rt_stack *cold_stacks;   /* [pool_lock] pooled stacks whose pages went back to the OS */
-    _Atomic size_t ncold_stacks;  /* [changed under lock, read without it as a hint] */
+    gort_task *gq_head, *gq_tail;             /* [gq_lock] new, preempted and yielding tasks */
+    gort_task *gq_woken_head, *gq_woken_tail; /* [gq_lock] started tasks readied */
+    _Atomic int64_t gq_size;     /* [atomic; changed under gq_lock by seq_cst RMW] both lists */
+    gort_worker *idle_list;      /* [idle_lock] */
+    _Atomic int npidle;          /* [atomic; changed under idle_lock] */
+    _Atomic int nmspinning;      /* [atomic] */
+    gort_task *free_tasks;       /* [pool_lock] global task pool */
+    _Atomic int nfree_tasks;     /* [changed under lock, read without it as a hint] */
+    gort_rt_stack *free_stacks;  /* [pool_lock] global stack pool */
+    _Atomic int nfree_stacks;    /* [changed under lock, read without it as a hint] */
+    gort_rt_stack *cold_stacks;  /* [pool_lock] pooled stacks whose pages went back to the OS */
+    _Atomic size_t ncold_stacks; /* [changed under lock, read without it as a hint] */
     size_t capcold_stacks;
 
     uv_mutex_t allg_lock; /* every task struct ever made, for visiting */
@@ -243,8 +245,11 @@ void runq_put(gort_worker *w, gort_task *t, bool next);
 gort_task *runq_get(gort_worker *w, bool *inherit);
 gort_task *runq_steal(gort_worker *w, gort_worker *victim, bool steal_runnext);
 bool runq_empty(gort_worker *w);
-void gq_put(gort_task *t);                         /* takes sched.gq_lock */
-gort_task *gq_get_locked(gort_worker *w, int max); /* under sched.gq_lock */
+void gq_put(gort_task *t);       /* takes sched.gq_lock */
+void gq_put_woken(gort_task *t); /* a readied task; takes sched.gq_lock */
+/* Under sched.gq_lock: takes up to max tasks (0: a fair share), the woken
+ * list first unless fresh_first; returns one and queues the rest locally. */
+gort_task *gq_get_locked(gort_worker *w, int max, bool fresh_first);
 
 /* ---- worker loop (sched/worker.c) ---------------------------------------- */
 void gort_sched_wakep(void);
@@ -268,6 +273,8 @@ void gort_task_recycle(gort_worker *w, gort_task *t);
 bool gort_task_prepare_stack(gort_worker *w, gort_task *t);
 void gort_task_free_all(void);
 size_t gort_task_scavenge_stacks(void);
+/* Stacks drawn for tasks so far, over every worker (approximate). */
+uint64_t gort_task_stack_draws(void);
 
 /* ---- the monitor (sched/monitor.c) --------------------------------------- */
 /* True if something asks worker w's running task to come to the scheduler:

@@ -36,6 +36,7 @@ static gort_rt_config config;
 static void sched_reset(void) {
     gort_sched.workers = NULL;
     gort_sched.gq_head = gort_sched.gq_tail = NULL;
+    gort_sched.gq_woken_head = gort_sched.gq_woken_tail = NULL;
     atomic_store(&gort_sched.gq_size, 0);
     gort_sched.idle_list = NULL;
     atomic_store(&gort_sched.npidle, 0);

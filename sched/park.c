@@ -68,13 +68,13 @@ void gort_sched_make_runnable(gort_task *t) {
         return;
     }
     if (gort_sched_is_stw_owner()) {
-        gq_put(t); /* gort_start_the_world runs wakep */
+        gq_put_woken(t); /* gort_start_the_world runs wakep */
         return;
     }
     if (!gort_sched_external_enter())
         gort_rt_fatal("ready of task %llu while the runtime is not running",
                       (unsigned long long)t->id);
-    gq_put(t);
+    gq_put_woken(t);
     gort_sched_wakep();
     gort_sched_external_leave();
 }

@@ -16,10 +16,19 @@
  *      empty.
  *   5. When the ring is full, the owner moves half of it, plus the new task,
  *      to the global queue in one batch.
- * The global queue is a list under sched.gq_lock; its length is also kept in the
- * atomic gq_size (changed by seq_cst read-modify-writes) so that it can be
- * checked without the lock. Workers check it first once every 61 schedules, so
- * that tasks there cannot starve behind a busy local ring.
+ * The global queue is two lists under sched.gq_lock: woken tasks (readied
+ * after they ran: a sleeper whose timer fired, a receiver handed a value) and
+ * fresh ones (tasks not started yet, and tasks that yielded or were
+ * preempted, which go behind everything as in Go). Workers take woken tasks
+ * first: finishing a started task frees its stack, starting a new one takes
+ * one, and a woken task waits on behalf of whoever woke it. (With 100,000
+ * sleepers spawned faster than they start, woken ones queued behind
+ * unstarted ones were served 100-1000 ms late, and every late one held its
+ * stack meanwhile.) Its length over both lists is also kept in the atomic
+ * gq_size (changed by seq_cst read-modify-writes) so that it can be checked
+ * without the lock. Workers check it first once every 61 schedules, taking a
+ * fresh task first, so that neither list starves behind a busy local ring or
+ * behind the other.
  * Costs: put, get and steal are O(1) per task; a batch to the global queue is
  * O(RUNQ_SIZE/2) once per RUNQ_SIZE/2 puts.
  */
@@ -28,6 +37,31 @@
 #include "sched/internal.h"
 
 #define RUNNEXT_GRACE_NS 3000
+
+typedef struct task_list {
+    gort_task *head, *tail;
+} task_list;
+
+static void list_append(task_list *l, gort_task *t) {
+    t->next = NULL;
+    if (l->tail != NULL)
+        l->tail->next = t;
+    else
+        l->head = t;
+    l->tail = t;
+}
+
+/* Under gq_lock: appends l (linked, its tail's next NULL) to the global list
+ * with the given head and tail. */
+static void gq_splice_locked(gort_task **head, gort_task **tail, const task_list *l) {
+    if (l->head == NULL)
+        return;
+    if (*tail != NULL)
+        (*tail)->next = l->head;
+    else
+        *head = l->head;
+    *tail = l->tail;
+}
 
 static bool runq_put_slow(gort_worker *w, gort_task *t, uint32_t h, uint32_t tl) {
     gort_task *batch[RUNQ_SIZE / 2 + 1];
@@ -38,15 +72,12 @@ static bool runq_put_slow(gort_worker *w, gort_task *t, uint32_t h, uint32_t tl)
                                                  memory_order_relaxed))
         return false;
     batch[n] = t;
-    for (uint32_t i = 0; i < n; i++)
-        batch[i]->next = batch[i + 1];
-    t->next = NULL;
+    task_list woken = {NULL, NULL}, fresh = {NULL, NULL};
+    for (uint32_t i = 0; i <= n; i++)
+        list_append(batch[i]->started ? &woken : &fresh, batch[i]);
     gort_rt_lock_acquire(&gort_sched.gq_lock);
-    if (gort_sched.gq_tail != NULL)
-        gort_sched.gq_tail->next = batch[0];
-    else
-        gort_sched.gq_head = batch[0];
-    gort_sched.gq_tail = t;
+    gq_splice_locked(&gort_sched.gq_woken_head, &gort_sched.gq_woken_tail, &woken);
+    gq_splice_locked(&gort_sched.gq_head, &gort_sched.gq_tail, &fresh);
     atomic_fetch_add(&gort_sched.gq_size, (int64_t)n + 1);
     gort_rt_lock_release(&gort_sched.gq_lock);
     return true;
@@ -159,19 +190,43 @@ bool runq_empty(gort_worker *w) {
     }
 }
 
-void gq_put(gort_task *t) {
+static void gq_put_on(gort_task **head, gort_task **tail, gort_task *t) {
+    task_list one = {t, t};
     t->next = NULL;
     gort_rt_lock_acquire(&gort_sched.gq_lock);
-    if (gort_sched.gq_tail != NULL)
-        gort_sched.gq_tail->next = t;
-    else
-        gort_sched.gq_head = t;
-    gort_sched.gq_tail = t;
+    gq_splice_locked(head, tail, &one);
     atomic_fetch_add(&gort_sched.gq_size, 1);
     gort_rt_lock_release(&gort_sched.gq_lock);
 }
 
-gort_task *gq_get_locked(gort_worker *w, int max) {
+void gq_put(gort_task *t) {
+    gq_put_on(&gort_sched.gq_head, &gort_sched.gq_tail, t);
+}
+
+void gq_put_woken(gort_task *t) {
+    gq_put_on(&gort_sched.gq_woken_head, &gort_sched.gq_woken_tail, t);
+}
+
+/* Under gq_lock: the head of the woken list, else of the fresh one (the other
+ * way round with fresh_first). */
+static gort_task *gq_pop_locked(bool fresh_first) {
+    gort_task **heads[2] = {&gort_sched.gq_woken_head, &gort_sched.gq_head};
+    gort_task **tails[2] = {&gort_sched.gq_woken_tail, &gort_sched.gq_tail};
+    for (int k = 0; k < 2; k++) {
+        int i = fresh_first ? 1 - k : k;
+        gort_task *t = *heads[i];
+        if (t == NULL)
+            continue;
+        *heads[i] = t->next;
+        if (t->next == NULL)
+            *tails[i] = NULL;
+        t->next = NULL;
+        return t;
+    }
+    return NULL;
+}
+
+gort_task *gq_get_locked(gort_worker *w, int max, bool fresh_first) {
     int64_t size = atomic_load(&gort_sched.gq_size);
     if (size == 0)
         return NULL;
@@ -187,16 +242,9 @@ gort_task *gq_get_locked(gort_worker *w, int max) {
     uint32_t used = atomic_load(&w->runq_tail) - atomic_load(&w->runq_head);
     if (n > (int64_t)(RUNQ_SIZE - used) + 1)
         n = (int64_t)(RUNQ_SIZE - used) + 1;
-    gort_task *first = gort_sched.gq_head;
-    gort_task *t = first->next;
-    for (int64_t i = 1; i < n; i++) {
-        gort_task *following = t->next;
-        runq_put(w, t, false);
-        t = following;
-    }
-    gort_sched.gq_head = t;
-    if (t == NULL)
-        gort_sched.gq_tail = NULL;
+    gort_task *first = gq_pop_locked(fresh_first);
+    for (int64_t i = 1; i < n; i++)
+        runq_put(w, gq_pop_locked(fresh_first), false);
     atomic_fetch_sub(&gort_sched.gq_size, n);
     return first;
 }

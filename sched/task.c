@@ -150,7 +150,15 @@ static pooled_stack *pooled_of(const gort_rt_stack *s) {
     return (pooled_stack *)((char *)s->hi - sizeof(pooled_stack));
 }
 
+uint64_t gort_task_stack_draws(void) {
+    uint64_t n = 0;
+    for (int i = 0; i < gort_sched.nworkers; i++)
+        n += atomic_load_explicit(&gort_sched.workers[i].n_stack_draws, memory_order_relaxed);
+    return n;
+}
+
 static bool stack_get(gort_worker *w, gort_rt_stack *out) {
+    gort_sched_count(&w->n_stack_draws);
     pooled_stack *p = (pooled_stack *)w->free_stacks;
     if (p != NULL) {
         w->free_stacks = (gort_rt_stack *)p->next;
@@ -185,15 +193,15 @@ static bool stack_get(gort_worker *w, gort_rt_stack *out) {
     return gort_rt_stack_map(out, gort_sched.default_stack, true) == 0;
 }
 
-/* Stack scavenging (called by the monitor): the global pool keeps
- * STACKS_KEPT_PER_WORKER warm stacks per worker; beyond that, stacks give
- * their pages back to the OS (MADV_DONTNEED keeps the mapping and guard) and
- * move to the cold array, at most SCAVENGE_BATCH per call, so that the memory
- * of a million tasks that have finished returns to the OS within seconds
- * without any one call taking long. A cold stack costs its first touch again
- * when reused. Returns how many stacks it released. */
+/* Stack scavenging (called by the monitor's scavenger thread): the global
+ * pool keeps STACKS_KEPT_PER_WORKER warm stacks per worker; beyond that,
+ * stacks give their pages back to the OS (MADV_DONTNEED keeps the mapping and
+ * guard) and move to the cold array, at most SCAVENGE_BATCH per call, so that
+ * the caller can stop between calls once tasks draw on the pool again. A cold
+ * stack costs its first touch again when reused. Returns how many stacks it
+ * released. */
 #define STACKS_KEPT_PER_WORKER 64
-#define SCAVENGE_BATCH 65536
+#define SCAVENGE_BATCH 4096
 
 static int stack_cmp(const void *a, const void *b) {
     const gort_rt_stack *x = a, *y = b;

@@ -176,7 +176,7 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
         if (atomic_load_explicit(&w->schedtick, memory_order_relaxed) % 61 == 0 &&
             atomic_load(&gort_sched.gq_size) > 0) {
             gort_rt_lock_acquire(&gort_sched.gq_lock);
-            t = gq_get_locked(w, 1);
+            t = gq_get_locked(w, 1, true);
             gort_rt_lock_release(&gort_sched.gq_lock);
             if (t != NULL)
                 return t;
@@ -189,7 +189,7 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
         }
         if (atomic_load(&gort_sched.gq_size) > 0) {
             gort_rt_lock_acquire(&gort_sched.gq_lock);
-            t = gq_get_locked(w, 0);
+            t = gq_get_locked(w, 0, false);
             gort_rt_lock_release(&gort_sched.gq_lock);
             if (t != NULL)
                 return t;
@@ -228,7 +228,7 @@ static gort_task *find_runnable(gort_worker *w, bool *inherited) {
         /* Go idle. */
         if (atomic_load(&gort_sched.gq_size) > 0) {
             gort_rt_lock_acquire(&gort_sched.gq_lock);
-            t = gq_get_locked(w, 0);
+            t = gq_get_locked(w, 0, false);
             gort_rt_lock_release(&gort_sched.gq_lock);
             if (t != NULL)
                 return t;

@@ -1,7 +1,8 @@
 /* test_park.c - parking and readying tasks (sched/park.c, the internal API
  * channels, timers and locks build on): the unlock callback, readying from a
  * task, from the scheduler (a cancelled park) and from a thread that is not a
- * worker, and a long ping-pong that would hang on a lost wake-up.
+ * worker, the woken task's place before tasks not started yet, and a long
+ * ping-pong that would hang on a lost wake-up.
  * Readying a task that is not parked is fatal: crash_ready_not_parked.c. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -226,6 +227,69 @@ static void parked_task_resumes_when_a_non_worker_thread_readies_it(void **state
     }
 }
 
+/* ---- woken tasks go before tasks not yet started ------------------------------------------ */
+
+#define UNSTARTED 1000
+
+typedef struct woken_first {
+    external_ready e;         /* the sleeper, readied by a thread */
+    atomic_int started;       /* tasks of the spawn burst that have run */
+    int started_before_woken; /* how many had run when the sleeper resumed */
+    gort_test_wg wg;
+} woken_first;
+
+static void count_start(void *arg) {
+    woken_first *w = arg;
+    atomic_fetch_add(&w->started, 1);
+    gort_test_wg_done(&w->wg);
+}
+
+static void woken_sleeper(void *arg) {
+    woken_first *w = arg;
+    gort_sched_park(publish_parked, &w->e, "woken first");
+    w->started_before_woken = atomic_load(&w->started);
+    atomic_store(&w->e.resumed, 1);
+    gort_test_wg_done(&w->wg);
+}
+
+static int wake_behind_a_spawn_burst(void *arg) {
+    woken_first *w = arg;
+    gort_test_wg_add(&w->wg, UNSTARTED + 1);
+    if (go_spawn(woken_sleeper, w) != 0)
+        return -1;
+    while (atomic_load(&w->e.parked) == NULL)
+        go_yield();
+    for (int i = 0; i < UNSTARTED; i++) /* overflows the ring into the global queue */
+        if (go_spawn(count_start, w) != 0)
+            return -1;
+    uv_thread_t th;
+    if (uv_thread_create(&th, ready_from_thread, &w->e) != 0)
+        return -1;
+    /* No safepoint until the thread has readied the sleeper: this task keeps
+     * the only worker, so none of the burst starts meanwhile. */
+    unsigned spins = 0;
+    while (atomic_load(&w->e.thread_readied) == 0)
+        gort_test_relax(&spins);
+    uv_thread_join(&th);
+    gort_test_wg_wait(&w->wg);
+    return 0;
+}
+
+/* A task readied from a thread goes to the global queue. Tasks woken there
+ * run before the fresh ones, which would only take a stack each: the sleeper
+ * runs after this worker's ring and runnext (at most 257 of the burst, and a
+ * few fairness picks), not behind the whole burst. */
+static void task_woken_from_a_thread_runs_before_a_burst_of_unstarted_tasks(void **state) {
+    (void)state;
+    woken_first w = {0};
+    assert_int_equal(gort_test_run(1, wake_behind_a_spawn_burst, &w), 0);
+    assert_int_equal(atomic_load(&w.e.resumed), 1);
+    assert_int_equal(atomic_load(&w.started), UNSTARTED);
+    print_message("the woken task ran after %d of the %d unstarted tasks\n", w.started_before_woken,
+                  UNSTARTED);
+    assert_true(w.started_before_woken < UNSTARTED / 2);
+}
+
 /* ---- many parks in a row ------------------------------------------------------------------ */
 
 #define PARKERS 200
@@ -349,6 +413,7 @@ int main(void) {
         cmocka_unit_test(park_is_cancelled_when_the_unlock_callback_returns_false),
         cmocka_unit_test(unlock_callback_runs_on_the_scheduler_with_the_parked_task),
         cmocka_unit_test(parked_task_resumes_when_a_non_worker_thread_readies_it),
+        cmocka_unit_test(task_woken_from_a_thread_runs_before_a_burst_of_unstarted_tasks),
         cmocka_unit_test(every_parked_task_resumes_once_per_ready),
         cmocka_unit_test(ping_pong_of_100000_park_ready_pairs_on_two_workers_loses_no_wake_up),
     };
