@@ -1,4 +1,4 @@
-/* runtime/futex.c - futex waits, events and the monotonic clock.
+/* runtime/futex.c - futex waits, events, runtime locks and the monotonic clock.
  *
  * Linux futexes, used for the few places where a thread must sleep until
  * another says so (a stopped worker waiting for the world to restart, go_main
@@ -7,6 +7,7 @@
  * syscall only sleeps.
  */
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +91,23 @@ void gort_rt_lock_acquire(gort_rt_lock *l) {
 void gort_rt_lock_release(gort_rt_lock *l) {
     if (atomic_exchange(&l->word, 0) == 2)
         gort_rt_futex_wake(&l->word, 1);
+}
+
+void gort_rt_spinlock_wait(gort_rt_spinlock *l) {
+    for (int spins = 0, n = gort_rt_spin_limit(100);;) {
+        if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0) {
+            uint32_t free_word = 0;
+            if (atomic_compare_exchange_weak_explicit(&l->word, &free_word, 1, memory_order_acquire,
+                                                      memory_order_relaxed))
+                return;
+        }
+        if (spins < n) {
+            spins++;
+            gort_rt_cpu_relax();
+        } else {
+            sched_yield(); /* the holder may have lost its CPU */
+        }
+    }
 }
 
 int64_t gort_rt_nanotime(void) {

@@ -106,6 +106,29 @@ static inline void gort_rt_cpu_relax(void) {
 #endif
 }
 
+/* A lock for short critical sections on hot paths (channels): one atomic
+ * word, taken by compare-and-swap and released by a plain store-release, one
+ * atomic read-modify-write per acquire/release pair instead of
+ * gort_rt_lock's two (which must learn at release whether to wake a futex
+ * sleeper). The price: a waiter never sleeps. It spins, then yields the CPU
+ * with sched_yield until the holder is done, so it suits only locks that are
+ * never held across anything that blocks, and only briefly (a channel
+ * operation, at most one close batch). Like gort_rt_lock it may be released
+ * on another fiber than the one that took it. */
+typedef struct gort_rt_spinlock {
+    _Atomic uint32_t word; /* 0 free, 1 held */
+} gort_rt_spinlock;
+void gort_rt_spinlock_wait(gort_rt_spinlock *l); /* the contended path of acquire */
+static inline void gort_rt_spinlock_acquire(gort_rt_spinlock *l) {
+    uint32_t free_word = 0;
+    if (!atomic_compare_exchange_strong_explicit(&l->word, &free_word, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        gort_rt_spinlock_wait(l);
+}
+static inline void gort_rt_spinlock_release(gort_rt_spinlock *l) {
+    atomic_store_explicit(&l->word, 0, memory_order_release);
+}
+
 /* How many times a waiter spins before it sleeps on a futex: scale is the
  * count on real hardware. Under valgrind, which runs one thread at a time, a
  * spinning thread only delays the one it waits for, so every wait spins once. */

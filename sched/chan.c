@@ -41,7 +41,7 @@
 #define CLOSE_BATCH 1024 /* waiters woken per lock hold by a close */
 
 struct go_chan {
-    gort_rt_lock lock;
+    gort_rt_spinlock lock;
     bool closed; /* [lock] */
     bool noscan;
     size_t elem_size, slot_size, cap;
@@ -202,7 +202,7 @@ static bool recv_locked(go_chan *c, void *elem, gort_waiter **wake) {
 }
 
 static void chan_unlock(void *arg) {
-    gort_rt_lock_release(&((go_chan *)arg)->lock);
+    gort_rt_spinlock_release(&((go_chan *)arg)->lock);
 }
 
 static void wake_one(gort_waiter *n) {
@@ -228,7 +228,7 @@ static int nil_wait(int64_t timeout_ns, const char *reason) {
 static int wait_on(go_chan *c, gort_waitq *q, void *elem, bool is_send, int64_t timeout_ns,
                    bool try_mode) {
     if (timeout_ns == 0) {
-        gort_rt_lock_release(&c->lock);
+        gort_rt_spinlock_release(&c->lock);
         return try_mode ? GO_EAGAIN : GO_ETIMEDOUT;
     }
     gort_wait w;
@@ -237,23 +237,23 @@ static int wait_on(go_chan *c, gort_waitq *q, void *elem, bool is_send, int64_t 
     gort_waitq_push(q, &n);
     if (gort_wait_block(&w, chan_unlock, c, is_send ? "chan send" : "chan receive") != NULL)
         return n.result;
-    gort_rt_lock_acquire(&c->lock);
+    gort_rt_spinlock_acquire(&c->lock);
     gort_waitq_remove(q, &n);
-    gort_rt_lock_release(&c->lock);
+    gort_rt_spinlock_release(&c->lock);
     return GO_ETIMEDOUT;
 }
 
 /* timeout_ns: GO_FOREVER, 0 (not ready: GO_EAGAIN for try_mode, else
  * GO_ETIMEDOUT) or a positive wait. */
 static int send_core(go_chan *c, const void *elem, int64_t timeout_ns, bool try_mode) {
-    gort_rt_lock_acquire(&c->lock);
+    gort_rt_spinlock_acquire(&c->lock);
     if (c->closed) {
-        gort_rt_lock_release(&c->lock);
+        gort_rt_spinlock_release(&c->lock);
         return GO_ECLOSED;
     }
     gort_waiter *wake = NULL;
     if (send_locked(c, elem, &wake)) {
-        gort_rt_lock_release(&c->lock);
+        gort_rt_spinlock_release(&c->lock);
         wake_one(wake);
         return 0;
     }
@@ -261,15 +261,15 @@ static int send_core(go_chan *c, const void *elem, int64_t timeout_ns, bool try_
 }
 
 static int recv_core(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) {
-    gort_rt_lock_acquire(&c->lock);
+    gort_rt_spinlock_acquire(&c->lock);
     gort_waiter *wake = NULL;
     if (recv_locked(c, elem, &wake)) {
-        gort_rt_lock_release(&c->lock);
+        gort_rt_spinlock_release(&c->lock);
         wake_one(wake);
         return 0;
     }
     if (c->closed) {
-        gort_rt_lock_release(&c->lock);
+        gort_rt_spinlock_release(&c->lock);
         zero_value(elem, c->elem_size);
         return GO_ECLOSED;
     }
@@ -328,9 +328,9 @@ void go_chan_close(go_chan *c) {
     if (c == NULL)
         gort_rt_fatal("close of nil channel (task %llu)", caller_id());
     gort_call call = gort_call_enter();
-    gort_rt_lock_acquire(&c->lock);
+    gort_rt_spinlock_acquire(&c->lock);
     if (c->closed) {
-        gort_rt_lock_release(&c->lock);
+        gort_rt_spinlock_release(&c->lock);
         gort_rt_fatal("close of closed channel (task %llu)", caller_id());
     }
     c->closed = true;
@@ -354,13 +354,13 @@ void go_chan_close(go_chan *c) {
             batch++;
         }
         bool more = c->recvq.head != NULL || c->sendq.head != NULL;
-        gort_rt_lock_release(&c->lock);
+        gort_rt_spinlock_release(&c->lock);
         gort_wake_list_wake(&list);
         if (!more)
             break;
         if (gort_sched_current_task() != NULL)
             go_safepoint(); /* not inside a thread's implicit section */
-        gort_rt_lock_acquire(&c->lock);
+        gort_rt_spinlock_acquire(&c->lock);
     }
     gort_call_leave(call);
 }
@@ -386,13 +386,13 @@ typedef struct lockset {
 
 static void lockset_lock(lockset *ls) {
     for (size_t i = 0; i < ls->n; i++)
-        gort_rt_lock_acquire(&ls->chans[i]->lock);
+        gort_rt_spinlock_acquire(&ls->chans[i]->lock);
 }
 
 static void lockset_unlock(void *arg) {
     lockset *ls = arg;
     for (size_t i = ls->n; i-- > 0;)
-        gort_rt_lock_release(&ls->chans[i]->lock);
+        gort_rt_spinlock_release(&ls->chans[i]->lock);
 }
 
 static int cmp_chan(const void *a, const void *b) {

@@ -80,6 +80,23 @@ void gort_sched_make_runnable(gort_task *t) {
 }
 
 void gort_sched_ready(gort_task *t) {
+    /* On a worker, outside a collection, nothing else writes the state of a
+     * WAITING task (its waker was chosen under a lock, or by a claim): a
+     * plain store, after a check that still catches a ready of a task that
+     * is not parked. claims_enabled changes only while the world is stopped,
+     * which a worker's task or scheduler is not while it runs this. A thread
+     * that is not a worker takes the compare-and-swap below. */
+    gort_worker *w = gort_sched_self();
+    if (w != NULL && !atomic_load_explicit(&gort_sched.claims_enabled, memory_order_relaxed)) {
+        uint32_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+        if (s != TASK_WAITING)
+            gort_rt_fatal("ready of task %llu, which is not parked (state %u)",
+                          (unsigned long long)t->id, s);
+        atomic_store_explicit(&t->state, TASK_RUNNABLE, memory_order_release);
+        runq_put(w, t, true);
+        gort_sched_wakep();
+        return;
+    }
     uint32_t s = TASK_WAITING;
     while (!atomic_compare_exchange_weak_explicit(&t->state, &s, TASK_RUNNABLE,
                                                   memory_order_acq_rel, memory_order_relaxed)) {
