@@ -8,8 +8,9 @@
  *      scheduler call unlock(t, arg).
  *   3. A waker that finds the task (under the lock) calls gort_sched_ready:
  *      WAITING -> RUNNABLE by compare-and-swap (waiting while a claim's scan
- *      bit is set), then queued in runnext of the waker's worker, or on the
- *      global queue from another thread, followed by wakep.
+ *      bit is set; a checked plain store on a worker outside collections),
+ *      then queued in runnext of the waker's worker, or on the global queue's
+ *      woken list from another thread, followed by wakep.
  * The lock that unlock releases must be a runtime lock (gort_rt_lock, an
  * atomic word), not a pthread or libuv mutex: it is taken on the task's fiber
  * and released on another (the scheduler's or the next task's), which
