@@ -241,10 +241,17 @@ static void start_sweeper(void) {
         atomic_store(&gc.sweeper_active, 0); /* stopping: allocators sweep lazily */
 }
 
-static void run_cycle(void) {
+/* Runs one cycle; false if a paced one found, once the previous cycle's
+ * garbage was swept, that the heap is under its goal after all: until swept,
+ * that garbage still counts in gc_heap_alloc, and an allocation right after
+ * a cycle saw the heap over the goal the cycle had just set (skynet ran
+ * every other cycle back to back, 2.3 MB -> 2.3 MB). */
+static bool run_cycle(bool paced) {
     int64_t t0 = gort_rt_nanotime();
     gc_sweep_all(); /* sweep termination */
     size_t heap_before = (size_t)atomic_load(&gc_heap_alloc);
+    if (paced && (int64_t)heap_before < atomic_load(&gc.goal))
+        return false;
     uint64_t pause = 0, pause_max = 0;
 
     gort_stop_the_world(GORT_STW_GC_MARK_START);
@@ -299,6 +306,7 @@ static void run_cycle(void) {
                 n, (double)(t0 - gc.t_init) / 1e9, (double)pause / 1e6,
                 (double)heap_before / 1048576.0, (double)live / 1048576.0,
                 (double)atomic_load(&gc.goal) / 1048576.0, (double)(t1 - t0) / 1e6);
+    return true;
 }
 
 static bool unlock_gc(gort_task *t, void *arg) {
@@ -324,8 +332,10 @@ static void wait_cycle_locked(void) {
 }
 
 /* Runs or waits for cycles until cycle number target has completed. With
- * only_if_idle, returns at once if another cycle is running. */
-static void run_until(uint64_t target, bool only_if_idle) {
+ * only_if_idle, returns at once if another cycle is running; paced (the
+ * pacer's trigger, which implies only_if_idle) also returns if the heap
+ * turns out to be under its goal once swept. */
+static void run_until(uint64_t target, bool only_if_idle, bool paced) {
     for (;;) {
         gort_rt_lock_acquire(&gc.lock);
         if (gc.cycles_done >= target) {
@@ -335,12 +345,15 @@ static void run_until(uint64_t target, bool only_if_idle) {
         if (!gc.running) {
             gc.running = true;
             gort_rt_lock_release(&gc.lock);
-            run_cycle();
+            bool ran = run_cycle(paced);
             gort_rt_lock_acquire(&gc.lock);
-            gc.cycles_done++;
+            if (ran)
+                gc.cycles_done++;
             gc.running = false;
             gort_rt_lock_release(&gc.lock);
             wake_waiters(true);
+            if (!ran)
+                return;
             continue;
         }
         if (only_if_idle) {
@@ -365,7 +378,7 @@ static bool runtime_up(void) {
 void go_gc_collect(void) {
     if (!runtime_up())
         return;
-    run_until(next_target(), false);
+    run_until(next_target(), false, false);
     gc_sweep_all();
     gc_final_queue_done();
 }
@@ -385,7 +398,7 @@ void gc_maybe_trigger(void) {
         return;
     if ((gc.gc_percent < 0 && gc.memory_limit == 0) || !runtime_up())
         return; /* an attached thread may allocate while the runtime is stopped */
-    run_until(next_target(), true);
+    run_until(next_target(), true, true);
     if (gc_sweep_pending())
         start_sweeper();
 }
@@ -396,7 +409,7 @@ void gc_stress_tick(void) {
     uint64_t every = atomic_load_explicit(&gc_stress_flag, memory_order_relaxed);
     if (every == 0 || atomic_fetch_add(&gc.stress_count, 1) % every != every - 1 || !runtime_up())
         return;
-    run_until(next_target(), true);
+    run_until(next_target(), true, false);
     start_sweeper();
 }
 
