@@ -1,6 +1,7 @@
 /* test_sched.c - the scheduler through its public API (gort/task.h): go_main,
  * spawning from tasks and from other threads, yield, ids, workers, stats,
- * safepoints off a task, and what happens to tasks left behind by main_fn.
+ * safepoints off a task, what happens to tasks left behind by main_fn, and
+ * the stacks of finished tasks going back to the OS.
  *
  * Every test runs the runtime inside go_main; main_fn and its tasks record what
  * they see into plain structs and atomics, and the cmocka assertions run on
@@ -13,6 +14,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -746,6 +748,88 @@ static void main_runs_again_after_tasks_were_left_behind(void **state) {
     assert_int_equal(atomic_load(&t.sum), 10);
 }
 
+/* ---- stacks go back to the OS ------------------------------------------------- */
+
+#define RSS_TASKS 20000
+
+static long rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kib;
+}
+
+typedef struct rss_run {
+    go_chan *release;         /* closed to let every task finish */
+    go_waitgroup up, down;    /* every task started; every task finished */
+    long before, peak, after; /* KiB */
+    int64_t waited_ns;        /* until RSS came back down */
+} rss_run;
+
+static void touch_and_wait(void *arg) {
+    rss_run *r = arg;
+    volatile char frame[2048]; /* the top page of its stack, resident */
+    frame[0] = 1;
+    go_waitgroup_done(&r->up);
+    char v;
+    go_chan_recv(r->release, &v);
+    (void)frame[0];
+    go_waitgroup_done(&r->down);
+}
+
+static int park_then_release(void *arg) {
+    rss_run *r = arg;
+    r->release = go_chan_new_noscan(1, 0);
+    if (r->release == NULL)
+        return -1;
+    r->before = rss_kib();
+    go_waitgroup_add(&r->up, RSS_TASKS);
+    go_waitgroup_add(&r->down, RSS_TASKS);
+    for (int i = 0; i < RSS_TASKS; i++)
+        if (go_spawn(touch_and_wait, r) != 0)
+            return -1;
+    go_waitgroup_wait(&r->up);
+    r->peak = rss_kib();
+    go_chan_close(r->release);
+    go_waitgroup_wait(&r->down);
+    /* No stack is drawn from here on: the scavenger is asked after half a
+     * second. Wait for it for up to a minute (only a missing scavenge fails,
+     * never a slow one). */
+    int64_t t0 = go_now();
+    long grown = r->peak - r->before;
+    do {
+        go_sleep(100 * 1000 * 1000);
+        r->after = rss_kib();
+    } while (r->after > r->before + grown / 2 && go_now() - t0 < 60LL * 1000 * 1000 * 1000);
+    r->waited_ns = go_now() - t0;
+    return 0;
+}
+
+/* The stacks of tasks that finished go back to the OS once no task has drawn
+ * a stack for a while: RSS falls back near where it was before they ran. */
+static void stacks_of_finished_tasks_go_back_to_the_os(void **state) {
+    (void)state;
+#if defined(GORT_TSAN) || defined(GORT_ASAN)
+    skip(); /* sanitizers keep memory of their own per stack */
+#endif
+    if (getenv("GORT_UNDER_VALGRIND") != NULL)
+        skip();
+    rss_run r = {0};
+    assert_int_equal(gort_test_run(2, park_then_release, &r), 0);
+    print_message("%d tasks: RSS %ld -> %ld -> %ld KiB (%.1f s after they finished)\n", RSS_TASKS,
+                  r.before, r.peak, r.after, (double)r.waited_ns / 1e9);
+    if (r.before < 0)
+        skip();                                          /* no /proc */
+    assert_true(r.peak - r.before >= RSS_TASKS * 4 / 2); /* at least 2 KiB per task */
+    assert_true(r.after <= r.before + (r.peak - r.before) / 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(main_returns_the_result_of_main_fn),
@@ -774,6 +858,7 @@ int main(void) {
         cmocka_unit_test(safepoint_off_a_task_returns_even_while_the_world_is_stopped),
         cmocka_unit_test(main_returns_without_waiting_for_parked_yielding_or_spinning_tasks),
         cmocka_unit_test(main_runs_again_after_tasks_were_left_behind),
+        cmocka_unit_test(stacks_of_finished_tasks_go_back_to_the_os),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
