@@ -133,6 +133,7 @@ struct gort_worker {
     /* Idle list (sched/worker.c). */
     bool in_idle_list;      /* [idle_lock] */
     bool wake_spinning;     /* [idle_lock] set by wakep: the waker counted us as spinning */
+    bool light_sleep;       /* [idle_lock] idle and polling: wakep need not signal it */
     gort_worker *idle_next; /* [idle_lock] */
 
     uv_loop_t loop; /* [owner] its poller; only uv_async_send from elsewhere */
