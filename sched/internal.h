@@ -179,6 +179,13 @@ static inline void safepoint_word_clear(int bits) {
     __atomic_fetch_and(&go_internal_safepoint_word, ~bits, __ATOMIC_SEQ_CST);
 }
 
+/* A FIFO of task pointers in a growable ring (the global queue's lists):
+ * taking tasks out touches the array, not the tasks. */
+typedef struct gort_task_ring {
+    gort_task **slots; /* capacity cap, a power of two (0: none yet) */
+    size_t cap, head, n;
+} gort_task_ring;
+
 struct gort_sched {
     int nworkers;
     gort_worker *workers;
@@ -189,8 +196,8 @@ struct gort_sched {
     gort_rt_lock gq_lock;
     gort_rt_lock idle_lock;
     gort_rt_lock pool_lock;
-    gort_task *gq_head, *gq_tail;             /* [gq_lock] new, preempted and yielding tasks */
-    gort_task *gq_woken_head, *gq_woken_tail; /* [gq_lock] started tasks readied */
+    gort_task_ring gq_fresh;     /* [gq_lock] new, preempted and yielding tasks */
+    gort_task_ring gq_woken;     /* [gq_lock] started tasks readied */
     _Atomic int64_t gq_size;     /* [atomic; changed under gq_lock by seq_cst RMW] both lists */
     gort_worker *idle_list;      /* [idle_lock] */
     _Atomic int npidle;          /* [atomic; changed under idle_lock] */

@@ -35,8 +35,10 @@ static gort_rt_config config;
 
 static void sched_reset(void) {
     gort_sched.workers = NULL;
-    gort_sched.gq_head = gort_sched.gq_tail = NULL;
-    gort_sched.gq_woken_head = gort_sched.gq_woken_tail = NULL;
+    /* The rings' arrays stay for the next run; tasks left in them are freed
+     * through allg. */
+    gort_sched.gq_fresh.head = gort_sched.gq_fresh.n = 0;
+    gort_sched.gq_woken.head = gort_sched.gq_woken.n = 0;
     atomic_store(&gort_sched.gq_size, 0);
     gort_sched.idle_list = NULL;
     atomic_store(&gort_sched.npidle, 0);
