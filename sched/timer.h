@@ -30,7 +30,7 @@ struct gort_timer_entry {
                                       handed to fire, so that the owner can drop
                                       firings of an earlier arming */
     gort_timer_heap *_Atomic heap; /* where it is pending; NULL: nowhere */
-    size_t index;                  /* [heap lock] position in the heap */
+    size_t handle;                 /* [heap lock] its handle in the heap */
     uint64_t epoch;                /* [heap lock] the heap's epoch at insertion */
     _Atomic uint32_t running;      /* firings in progress */
 };
