@@ -12,7 +12,7 @@ target=${1:-demo}
 demo=(cmake make gcc pkg-config libuv1-dev libc6-dev libcmocka-dev)
 case "$target" in
 demo)  pkgs=("${demo[@]}") ;;
-test)  pkgs=("${demo[@]}" clang libclang-rt-14-dev llvm libcmocka-dev valgrind) ;;
+test)  pkgs=("${demo[@]}" clang libclang-rt-14-dev llvm valgrind) ;;
 bench) pkgs=("${demo[@]}" golang-go libgc-dev) ;;
 *)
     echo "usage: $0 [demo|test|bench]" >&2

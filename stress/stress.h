@@ -169,6 +169,20 @@ static inline void stress_collect_turn(stress_rng *r, const go_type *garbage) {
         (void)go_new(garbage);
 }
 
+/* The body of a program's collector task: collection turns, each counted in
+ * *turns, with pauses of up to 2 ms between them, until *stop; then sets
+ * *done. */
+static inline void stress_collector_loop(uint64_t stream, const go_type *garbage, atomic_int *stop,
+                                         atomic_long *turns, atomic_int *done) {
+    stress_rng r = stress_rng_make(stream);
+    while (!atomic_load(stop)) {
+        stress_collect_turn(&r, garbage);
+        atomic_fetch_add_explicit(turns, 1, memory_order_relaxed);
+        go_sleep((int64_t)stress_below(&r, 2000) * 1000);
+    }
+    atomic_store(done, 1);
+}
+
 /* GORT_DEBUG, set to dflt when the environment leaves it empty (the runtime
  * reads it at start); returns the value in force. */
 static inline const char *stress_debug_default(const char *dflt) {

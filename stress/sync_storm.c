@@ -509,13 +509,8 @@ static void plain_thread(void *arg) {
 
 static void collector_task(void *arg) {
     (void)arg;
-    stress_rng r = stress_rng_make(((uint64_t)W.round << 24) + 9999);
-    while (!atomic_load(&W.gc_stop)) {
-        stress_collect_turn(&r, &garbage_type);
-        atomic_fetch_add_explicit(&W.n_gc, 1, memory_order_relaxed);
-        go_sleep((int64_t)stress_below(&r, 2000) * 1000);
-    }
-    atomic_store(&W.gc_done, 1);
+    stress_collector_loop(((uint64_t)W.round << 24) + 9999, &garbage_type, &W.gc_stop, &W.n_gc,
+                          &W.gc_done);
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */

@@ -111,6 +111,22 @@ static void unbuffered_partner(void *arg) {
     gort_test_wg_done(wg);
 }
 
+/* A send (is_send) or a receive through entry point k % 4: try_, blocking,
+ * timeout 0, timeout GO_FOREVER (on a channel where it can proceed, all four
+ * must behave alike). */
+static int op_by_entry(go_chan *c, bool is_send, void *e, size_t k) {
+    switch (k % 4) {
+    case 0:
+        return is_send ? go_chan_try_send(c, e) : go_chan_try_recv(c, e);
+    case 1:
+        return is_send ? go_chan_send(c, e) : go_chan_recv(c, e);
+    case 2:
+        return is_send ? go_chan_send_timeout(c, e, 0) : go_chan_recv_timeout(c, e, 0);
+    default:
+        return is_send ? go_chan_send_timeout(c, e, GO_FOREVER)
+                       : go_chan_recv_timeout(c, e, GO_FOREVER);
+    }
+}
 static void check_one_channel(size_t es, size_t cap, int scan) {
     go_chan *c = scan ? go_chan_new(es, cap) : go_chan_new_noscan(es, cap);
     CHECKF(c != NULL, "go_chan_new%s(%zu, %zu) returned NULL", scan ? "" : "_noscan", es, cap);
@@ -123,21 +139,7 @@ static void check_one_channel(size_t es, size_t cap, int scan) {
         for (size_t k = 0; k < cap; k++) {
             ct_fill_pattern(src, es, elem_seed(es, cap, scan, k));
             const void *e = es == 0 && k % 2 == 0 ? NULL : src;
-            int rc;
-            switch (k % 4) {
-            case 0:
-                rc = go_chan_try_send(c, e);
-                break;
-            case 1:
-                rc = go_chan_send(c, e);
-                break;
-            case 2:
-                rc = go_chan_send_timeout(c, e, 0);
-                break;
-            default:
-                rc = go_chan_send_timeout(c, e, GO_FOREVER);
-                break;
-            }
+            int rc = op_by_entry(c, true, (void *)e, k);
             CHECKF(rc == 0, "send %zu of %zu into a (%zu, %zu) channel: %d (%s)", k, cap, es, cap,
                    rc, go_strerror(rc));
             memset(src, 0x55, sizeof src); /* the channel holds its own copy */
@@ -151,21 +153,7 @@ static void check_one_channel(size_t es, size_t cap, int scan) {
         for (size_t k = 0; k < cap; k++) {
             memset(dst, 0xAA, sizeof dst);
             void *e = es == 0 && k % 2 == 1 ? NULL : dst;
-            int rc;
-            switch (k % 4) {
-            case 0:
-                rc = go_chan_try_recv(c, e);
-                break;
-            case 1:
-                rc = go_chan_recv(c, e);
-                break;
-            case 2:
-                rc = go_chan_recv_timeout(c, e, 0);
-                break;
-            default:
-                rc = go_chan_recv_timeout(c, e, GO_FOREVER);
-                break;
-            }
+            int rc = op_by_entry(c, false, e, k);
             CHECKF(rc == 0, "recv %zu of %zu from a (%zu, %zu) channel: %d (%s)", k, cap, es, cap,
                    rc, go_strerror(rc));
             CHECKF(ct_check_pattern(dst, es, elem_seed(es, cap, scan, k)),
