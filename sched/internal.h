@@ -271,8 +271,6 @@ void gort_sched_workers_stop(void);
 void gort_sched_switch_to_scheduler(gort_task *t, task_cmd cmd);
 _Noreturn void gort_sched_exit_task(gort_task *t);
 void gort_sched_after_resume(void);
-/* Makes t runnable from the calling context (task, scheduler, or other thread). */
-void gort_sched_make_runnable(gort_task *t);
 
 /* ---- tasks (sched/task.c) ------------------------------------------------ */
 void gort_task_entry(void *arg);

@@ -61,8 +61,9 @@ void gort_sched_park(gort_sched_unlock_fn unlock, void *arg, const char *reason)
     gort_sched_switch_to_scheduler(t, CMD_PARK);
 }
 
-void gort_sched_make_runnable(gort_task *t) {
-    gort_worker *w = gort_sched_self();
+/* Queues a task just made RUNNABLE: in runnext of w, the calling worker, or
+ * (w NULL: another thread) on the global queue's woken list. */
+static void make_runnable(gort_worker *w, gort_task *t) {
     if (w != NULL) {
         runq_put(w, t, true);
         gort_sched_wakep();
@@ -94,8 +95,7 @@ void gort_sched_ready(gort_task *t) {
             gort_rt_fatal("ready of task %llu, which is not parked (state %u)",
                           (unsigned long long)t->id, s);
         atomic_store_explicit(&t->state, TASK_RUNNABLE, memory_order_release);
-        runq_put(w, t, true);
-        gort_sched_wakep();
+        make_runnable(w, t);
         return;
     }
     uint32_t s = TASK_WAITING;
@@ -110,5 +110,5 @@ void gort_sched_ready(gort_task *t) {
             gort_rt_fatal("ready of task %llu, which is not parked (state %u)",
                           (unsigned long long)t->id, s);
     }
-    gort_sched_make_runnable(t);
+    make_runnable(w, t);
 }
