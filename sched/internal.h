@@ -49,6 +49,8 @@ typedef enum task_cmd {
 } task_cmd;
 
 #define GORT_TASK_NAME_MAX 32
+/* Stacks a worker keeps for itself before it shares half with the others. */
+#define GORT_LOCAL_STACKS 16
 
 struct gort_task {
     gort_rt_context ctx;    /* [task] saved context; ctx.sp is the saved stack pointer */
@@ -145,8 +147,7 @@ struct gort_worker {
     /* Recycling (sched/task.c). */
     gort_task *free_tasks; /* [owner] */
     int nfree_tasks;
-    gort_rt_stack
-        *free_stacks; /* [owner] stacks of the default size, linked through their top word */
+    gort_rt_stack free_stacks[GORT_LOCAL_STACKS]; /* [owner] stacks of the default size */
     int nfree_stacks;
     uint64_t id_next, id_end; /* [owner] cached range of task ids */
 
@@ -186,6 +187,13 @@ typedef struct gort_task_ring {
     size_t cap, head, n;
 } gort_task_ring;
 
+/* Pooled stacks (of the default size) in a growable array, used as a LIFO:
+ * taking stacks out touches the array, not the stacks' own cold pages. */
+typedef struct gort_stack_vec {
+    gort_rt_stack *v;
+    size_t n, cap;
+} gort_stack_vec;
+
 struct gort_sched {
     int nworkers;
     gort_worker *workers;
@@ -204,11 +212,10 @@ struct gort_sched {
     _Atomic int nmspinning;      /* [atomic] */
     gort_task *free_tasks;       /* [pool_lock] global task pool */
     _Atomic int nfree_tasks;     /* [changed under lock, read without it as a hint] */
-    gort_rt_stack *free_stacks;  /* [pool_lock] global stack pool */
-    _Atomic int nfree_stacks;    /* [changed under lock, read without it as a hint] */
-    gort_rt_stack *cold_stacks;  /* [pool_lock] pooled stacks whose pages went back to the OS */
+    gort_stack_vec free_stacks;  /* [pool_lock] global stack pool */
+    _Atomic size_t nfree_stacks; /* [changed under lock, read without it as a hint] */
+    gort_stack_vec cold_stacks;  /* [pool_lock] pooled stacks whose pages went back to the OS */
     _Atomic size_t ncold_stacks; /* [changed under lock, read without it as a hint] */
-    size_t capcold_stacks;
 
     uv_mutex_t allg_lock; /* every task struct ever made, for visiting */
     gort_task **allg;

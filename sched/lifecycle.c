@@ -45,11 +45,10 @@ static void sched_reset(void) {
     atomic_store(&gort_sched.nmspinning, 0);
     gort_sched.free_tasks = NULL;
     atomic_store(&gort_sched.nfree_tasks, 0);
-    gort_sched.free_stacks = NULL;
+    gort_sched.free_stacks.n = 0;
     atomic_store(&gort_sched.nfree_stacks, 0);
-    gort_sched.cold_stacks = NULL;
+    gort_sched.cold_stacks.n = 0;
     atomic_store(&gort_sched.ncold_stacks, 0);
-    gort_sched.capcold_stacks = 0;
     gort_sched.allg = NULL;
     gort_sched.nallg = gort_sched.capallg = 0;
     gort_sched.slabs = NULL;

@@ -30,12 +30,6 @@ struct gort_sched gort_sched;
 #define LOCAL_POOL_MAX 64
 #define ID_BATCH 16
 
-/* A pooled stack keeps its own descriptor in its top bytes. */
-typedef struct pooled_stack {
-    gort_rt_stack stack;
-    struct pooled_stack *next;
-} pooled_stack;
-
 /* ---- ids ----------------------------------------------------------------- */
 
 static uint64_t next_task_id(gort_worker *w) {
@@ -146,8 +140,19 @@ static void task_free(gort_worker *w, gort_task *t) {
 
 /* ---- stacks -------------------------------------------------------------- */
 
-static pooled_stack *pooled_of(const gort_rt_stack *s) {
-    return (pooled_stack *)((char *)s->hi - sizeof(pooled_stack));
+/* Makes room for need stacks in v; false if memory ran out. */
+static bool stack_vec_reserve(gort_stack_vec *v, size_t need) {
+    if (need <= v->cap)
+        return true;
+    size_t cap = v->cap != 0 ? v->cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    gort_rt_stack *a = realloc(v->v, cap * sizeof *a);
+    if (a == NULL)
+        return false;
+    v->v = a;
+    v->cap = cap;
+    return true;
 }
 
 uint64_t gort_task_stack_draws(void) {
@@ -159,31 +164,29 @@ uint64_t gort_task_stack_draws(void) {
 
 static bool stack_get(gort_worker *w, gort_rt_stack *out) {
     gort_sched_count(&w->n_stack_draws);
-    pooled_stack *p = (pooled_stack *)w->free_stacks;
-    if (p != NULL) {
-        w->free_stacks = (gort_rt_stack *)p->next;
-        w->nfree_stacks--;
-        *out = p->stack;
-        return true;
-    }
-    if (atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed) > 0) {
+    if (w->nfree_stacks == 0 &&
+        atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed) > 0) {
+        /* Refill half the local pool in one lock hold. */
         gort_rt_lock_acquire(&gort_sched.pool_lock);
-        p = (pooled_stack *)gort_sched.free_stacks;
-        if (p != NULL) {
-            gort_sched.free_stacks = (gort_rt_stack *)p->next;
-            gort_sched.nfree_stacks--;
-        }
+        gort_stack_vec *g = &gort_sched.free_stacks;
+        size_t n = g->n < GORT_LOCAL_STACKS / 2 ? g->n : GORT_LOCAL_STACKS / 2;
+        g->n -= n;
+        memcpy(w->free_stacks, g->v + g->n, n * sizeof *g->v);
+        atomic_store_explicit(&gort_sched.nfree_stacks, g->n, memory_order_relaxed);
         gort_rt_lock_release(&gort_sched.pool_lock);
-        if (p != NULL) {
-            *out = p->stack;
-            return true;
-        }
+        w->nfree_stacks = (int)n;
+    }
+    if (w->nfree_stacks > 0) {
+        *out = w->free_stacks[--w->nfree_stacks];
+        return true;
     }
     if (atomic_load_explicit(&gort_sched.ncold_stacks, memory_order_relaxed) > 0) {
         bool found = false;
         gort_rt_lock_acquire(&gort_sched.pool_lock);
-        if (gort_sched.ncold_stacks > 0) {
-            *out = gort_sched.cold_stacks[--gort_sched.ncold_stacks];
+        gort_stack_vec *c = &gort_sched.cold_stacks;
+        if (c->n > 0) {
+            *out = c->v[--c->n];
+            atomic_store_explicit(&gort_sched.ncold_stacks, c->n, memory_order_relaxed);
             found = true;
         }
         gort_rt_lock_release(&gort_sched.pool_lock);
@@ -213,18 +216,24 @@ static int stack_cmp(const void *a, const void *b) {
 
 size_t gort_task_scavenge_stacks(void) {
     size_t keep = (size_t)STACKS_KEPT_PER_WORKER * (size_t)gort_sched.nworkers;
-    if ((size_t)atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed) <= keep)
+    if (atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed) <= keep)
         return 0;
     gort_rt_stack *batch = malloc(SCAVENGE_BATCH * sizeof *batch);
     if (batch == NULL)
         return 0;
     size_t n = 0;
     gort_rt_lock_acquire(&gort_sched.pool_lock);
-    while (n < SCAVENGE_BATCH && (size_t)gort_sched.nfree_stacks > keep) {
-        pooled_stack *q = (pooled_stack *)gort_sched.free_stacks;
-        gort_sched.free_stacks = (gort_rt_stack *)q->next;
-        gort_sched.nfree_stacks--;
-        batch[n++] = q->stack;
+    gort_stack_vec *g = &gort_sched.free_stacks;
+    if (g->n > keep) {
+        n = g->n - keep < SCAVENGE_BATCH ? g->n - keep : SCAVENGE_BATCH;
+        /* The cold pool takes them back below; room first, so that none is lost. */
+        if (stack_vec_reserve(&gort_sched.cold_stacks, gort_sched.cold_stacks.n + n)) {
+            g->n -= n;
+            memcpy(batch, g->v + g->n, n * sizeof *batch);
+            atomic_store_explicit(&gort_sched.nfree_stacks, g->n, memory_order_relaxed);
+        } else {
+            n = 0;
+        }
     }
     gort_rt_lock_release(&gort_sched.pool_lock);
     /* Neighbours in a chunk give their pages back in one call: every madvise
@@ -238,61 +247,37 @@ size_t gort_task_scavenge_stacks(void) {
         i = j;
     }
     gort_rt_lock_acquire(&gort_sched.pool_lock);
-    size_t need = gort_sched.ncold_stacks + n;
-    if (need > gort_sched.capcold_stacks) {
-        size_t cap = gort_sched.capcold_stacks ? gort_sched.capcold_stacks : 1024;
-        while (cap < need)
-            cap *= 2;
-        gort_rt_stack *a = realloc(gort_sched.cold_stacks, cap * sizeof *a);
-        if (a == NULL) { /* keep them warm after all: their pages come back on use */
-            for (size_t i = 0; i < n; i++) {
-                pooled_stack *q = pooled_of(&batch[i]);
-                q->stack = batch[i];
-                q->next = (pooled_stack *)gort_sched.free_stacks;
-                gort_sched.free_stacks = (gort_rt_stack *)q;
-                gort_sched.nfree_stacks++;
-            }
-            gort_rt_lock_release(&gort_sched.pool_lock);
-            free(batch);
-            return 0;
-        }
-        gort_sched.cold_stacks = a;
-        gort_sched.capcold_stacks = cap;
-    }
-    memcpy(gort_sched.cold_stacks + gort_sched.ncold_stacks, batch, n * sizeof *batch);
-    gort_sched.ncold_stacks += n;
+    gort_stack_vec *c = &gort_sched.cold_stacks; /* only grows between the two holds */
+    memcpy(c->v + c->n, batch, n * sizeof *batch);
+    c->n += n;
+    atomic_store_explicit(&gort_sched.ncold_stacks, c->n, memory_order_relaxed);
     gort_rt_lock_release(&gort_sched.pool_lock);
     free(batch);
     return n;
 }
 
 static void stack_put(gort_worker *w, const gort_rt_stack *s) {
-    pooled_stack *p = pooled_of(s);
-    p->stack = *s;
-    p->next = (pooled_stack *)w->free_stacks;
-    w->free_stacks = (gort_rt_stack *)p;
-    if (++w->nfree_stacks <= LOCAL_POOL_MAX / 4)
-        return;
-    gort_rt_lock_acquire(&gort_sched.pool_lock);
-    while (w->nfree_stacks > LOCAL_POOL_MAX / 8) {
-        pooled_stack *q = (pooled_stack *)w->free_stacks;
-        w->free_stacks = (gort_rt_stack *)q->next;
-        w->nfree_stacks--;
-        q->next = (pooled_stack *)gort_sched.free_stacks;
-        gort_sched.free_stacks = (gort_rt_stack *)q;
-        gort_sched.nfree_stacks++;
+    if (w->nfree_stacks == GORT_LOCAL_STACKS) {
+        /* Share the older half. */
+        size_t n = GORT_LOCAL_STACKS / 2;
+        gort_rt_lock_acquire(&gort_sched.pool_lock);
+        gort_stack_vec *g = &gort_sched.free_stacks;
+        if (!stack_vec_reserve(g, g->n + n))
+            gort_rt_fatal("out of memory: cannot grow the stack pool to %zu stacks", g->n + n);
+        memcpy(g->v + g->n, w->free_stacks, n * sizeof *g->v);
+        g->n += n;
+        atomic_store_explicit(&gort_sched.nfree_stacks, g->n, memory_order_relaxed);
+        gort_rt_lock_release(&gort_sched.pool_lock);
+        memmove(w->free_stacks, w->free_stacks + n, (GORT_LOCAL_STACKS - n) * sizeof *s);
+        w->nfree_stacks -= (int)n;
     }
-    gort_rt_lock_release(&gort_sched.pool_lock);
+    w->free_stacks[w->nfree_stacks++] = *s;
 }
 
-static void stack_list_unmap(gort_rt_stack *list) {
-    pooled_stack *p = (pooled_stack *)list;
-    while (p != NULL) {
-        pooled_stack *next = p->next;
-        gort_rt_stack s = p->stack;
-        gort_rt_stack_unmap(&s);
-        p = next;
-    }
+static void stack_vec_unmap(gort_stack_vec *v) {
+    for (size_t i = 0; i < v->n; i++)
+        gort_rt_stack_unmap(&v->v[i]);
+    v->n = 0;
 }
 
 bool gort_task_prepare_stack(gort_worker *w, gort_task *t) {
@@ -491,13 +476,14 @@ void gort_task_free_all(void) {
     free(gort_sched.allg);
     gort_sched.allg = NULL;
     gort_sched.nallg = gort_sched.capallg = 0;
-    for (int i = 0; i < gort_sched.nworkers; i++)
-        stack_list_unmap(gort_sched.workers[i].free_stacks);
-    stack_list_unmap(gort_sched.free_stacks);
-    for (size_t i = 0; i < gort_sched.ncold_stacks; i++)
-        gort_rt_stack_unmap(&gort_sched.cold_stacks[i]);
-    free(gort_sched.cold_stacks);
-    gort_sched.cold_stacks = NULL;
-    gort_sched.ncold_stacks = gort_sched.capcold_stacks = 0;
+    for (int i = 0; i < gort_sched.nworkers; i++) {
+        gort_worker *w = &gort_sched.workers[i];
+        while (w->nfree_stacks > 0)
+            gort_rt_stack_unmap(&w->free_stacks[--w->nfree_stacks]);
+    }
+    stack_vec_unmap(&gort_sched.free_stacks); /* the arrays are kept for the next run */
+    stack_vec_unmap(&gort_sched.cold_stacks);
+    atomic_store(&gort_sched.nfree_stacks, 0);
+    atomic_store(&gort_sched.ncold_stacks, 0);
     gort_rt_stack_unmap_chunks();
 }
