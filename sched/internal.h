@@ -49,8 +49,10 @@ typedef enum task_cmd {
 } task_cmd;
 
 #define GORT_TASK_NAME_MAX 32
-/* Stacks a worker keeps for itself before it shares half with the others. */
+/* Stacks and task structs a worker keeps for itself before it shares half
+ * with the others (sched/task.c). */
 #define GORT_LOCAL_STACKS 16
+#define GORT_LOCAL_TASKS 64
 
 struct gort_task {
     gort_rt_context ctx;    /* [task] saved context; ctx.sp is the saved stack pointer */
@@ -145,7 +147,7 @@ struct gort_worker {
     void *altstack; /* [owner] for the overflow handler */
 
     /* Recycling (sched/task.c). */
-    gort_task *free_tasks; /* [owner] */
+    gort_task *free_tasks[GORT_LOCAL_TASKS]; /* [owner] */
     int nfree_tasks;
     gort_rt_stack free_stacks[GORT_LOCAL_STACKS]; /* [owner] stacks of the default size */
     int nfree_stacks;
@@ -187,12 +189,18 @@ typedef struct gort_task_ring {
     size_t cap, head, n;
 } gort_task_ring;
 
-/* Pooled stacks (of the default size) in a growable array, used as a LIFO:
- * taking stacks out touches the array, not the stacks' own cold pages. */
+/* The global pools: growable arrays used as LIFOs, of pooled stacks (of the
+ * default size) and of free task structs. Moving a batch between a worker's
+ * pool and these touches the arrays, not the cold stacks and structs. */
 typedef struct gort_stack_vec {
     gort_rt_stack *v;
     size_t n, cap;
 } gort_stack_vec;
+
+typedef struct gort_task_vec {
+    gort_task **v;
+    size_t n, cap;
+} gort_task_vec;
 
 struct gort_sched {
     int nworkers;
@@ -210,8 +218,8 @@ struct gort_sched {
     gort_worker *idle_list;      /* [idle_lock] */
     _Atomic int npidle;          /* [atomic; changed under idle_lock] */
     _Atomic int nmspinning;      /* [atomic] */
-    gort_task *free_tasks;       /* [pool_lock] global task pool */
-    _Atomic int nfree_tasks;     /* [changed under lock, read without it as a hint] */
+    gort_task_vec free_tasks;    /* [pool_lock] global task pool */
+    _Atomic size_t nfree_tasks;  /* [changed under lock, read without it as a hint] */
     gort_stack_vec free_stacks;  /* [pool_lock] global stack pool */
     _Atomic size_t nfree_stacks; /* [changed under lock, read without it as a hint] */
     gort_stack_vec cold_stacks;  /* [pool_lock] pooled stacks whose pages went back to the OS */

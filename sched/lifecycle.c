@@ -43,7 +43,7 @@ static void sched_reset(void) {
     gort_sched.idle_list = NULL;
     atomic_store(&gort_sched.npidle, 0);
     atomic_store(&gort_sched.nmspinning, 0);
-    gort_sched.free_tasks = NULL;
+    gort_sched.free_tasks.n = 0;
     atomic_store(&gort_sched.nfree_tasks, 0);
     gort_sched.free_stacks.n = 0;
     atomic_store(&gort_sched.nfree_stacks, 0);

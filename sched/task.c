@@ -7,7 +7,8 @@
  * then global, then a new mapping), so a spawn storm that outruns execution
  * holds task structs, not stacks. When fn returns the task switches to its
  * scheduler for the last time; the scheduler returns the stack and the struct
- * to its own pools (overflowing half to the global ones, under sched.pool_lock).
+ * to its own pools (overflowing half to the global ones, under sched.pool_lock;
+ * all the pools are arrays, so moving a batch touches no pooled memory).
  * Invariants:
  *  - A task without a stack (started == false) has its spawn argument in
  *    t->arg and an empty stack range.
@@ -27,7 +28,6 @@
 
 struct gort_sched gort_sched;
 
-#define LOCAL_POOL_MAX 64
 #define ID_BATCH 16
 
 /* ---- ids ----------------------------------------------------------------- */
@@ -91,28 +91,27 @@ static gort_task *task_new(void) {
 }
 
 static gort_task *task_alloc(gort_worker *w) {
-    if (w != NULL && w->free_tasks != NULL) {
-        gort_task *t = w->free_tasks;
-        w->free_tasks = t->next;
-        w->nfree_tasks--;
-        return t;
-    }
-    if (atomic_load_explicit(&gort_sched.nfree_tasks, memory_order_relaxed) > 0) {
+    if (w != NULL && w->nfree_tasks == 0 &&
+        atomic_load_explicit(&gort_sched.nfree_tasks, memory_order_relaxed) > 0) {
+        /* Refill half the local pool in one lock hold. */
         gort_rt_lock_acquire(&gort_sched.pool_lock);
-        gort_task *t = gort_sched.free_tasks;
-        if (t != NULL) {
-            gort_sched.free_tasks = t->next;
-            gort_sched.nfree_tasks--;
-            /* Refill the local pool with up to half of what remains. */
-            while (w != NULL && gort_sched.free_tasks != NULL &&
-                   w->nfree_tasks < LOCAL_POOL_MAX / 2) {
-                gort_task *u = gort_sched.free_tasks;
-                gort_sched.free_tasks = u->next;
-                gort_sched.nfree_tasks--;
-                u->next = w->free_tasks;
-                w->free_tasks = u;
-                w->nfree_tasks++;
-            }
+        gort_task_vec *g = &gort_sched.free_tasks;
+        size_t n = g->n < GORT_LOCAL_TASKS / 2 ? g->n : GORT_LOCAL_TASKS / 2;
+        g->n -= n;
+        memcpy(w->free_tasks, g->v + g->n, n * sizeof *g->v);
+        atomic_store_explicit(&gort_sched.nfree_tasks, g->n, memory_order_relaxed);
+        gort_rt_lock_release(&gort_sched.pool_lock);
+        w->nfree_tasks = (int)n;
+    }
+    if (w != NULL && w->nfree_tasks > 0)
+        return w->free_tasks[--w->nfree_tasks];
+    if (w == NULL && atomic_load_explicit(&gort_sched.nfree_tasks, memory_order_relaxed) > 0) {
+        gort_task *t = NULL;
+        gort_rt_lock_acquire(&gort_sched.pool_lock);
+        gort_task_vec *g = &gort_sched.free_tasks;
+        if (g->n > 0) {
+            t = g->v[--g->n];
+            atomic_store_explicit(&gort_sched.nfree_tasks, g->n, memory_order_relaxed);
         }
         gort_rt_lock_release(&gort_sched.pool_lock);
         if (t != NULL)
@@ -122,20 +121,27 @@ static gort_task *task_alloc(gort_worker *w) {
 }
 
 static void task_free(gort_worker *w, gort_task *t) {
-    t->next = w->free_tasks;
-    w->free_tasks = t;
-    if (++w->nfree_tasks <= LOCAL_POOL_MAX)
-        return;
-    gort_rt_lock_acquire(&gort_sched.pool_lock);
-    while (w->nfree_tasks > LOCAL_POOL_MAX / 2) {
-        gort_task *u = w->free_tasks;
-        w->free_tasks = u->next;
-        w->nfree_tasks--;
-        u->next = gort_sched.free_tasks;
-        gort_sched.free_tasks = u;
-        gort_sched.nfree_tasks++;
+    if (w->nfree_tasks == GORT_LOCAL_TASKS) {
+        /* Share the older half. */
+        size_t n = GORT_LOCAL_TASKS / 2;
+        gort_rt_lock_acquire(&gort_sched.pool_lock);
+        gort_task_vec *g = &gort_sched.free_tasks;
+        if (g->n + n > g->cap) {
+            size_t cap = g->cap != 0 ? 2 * g->cap : 1024;
+            gort_task **a = realloc(g->v, cap * sizeof *a);
+            if (a == NULL)
+                gort_rt_fatal("out of memory: cannot grow the task pool to %zu tasks", cap);
+            g->v = a;
+            g->cap = cap;
+        }
+        memcpy(g->v + g->n, w->free_tasks, n * sizeof *g->v);
+        g->n += n;
+        atomic_store_explicit(&gort_sched.nfree_tasks, g->n, memory_order_relaxed);
+        gort_rt_lock_release(&gort_sched.pool_lock);
+        memmove(w->free_tasks, w->free_tasks + n, (GORT_LOCAL_TASKS - n) * sizeof *w->free_tasks);
+        w->nfree_tasks -= (int)n;
     }
-    gort_rt_lock_release(&gort_sched.pool_lock);
+    w->free_tasks[w->nfree_tasks++] = t;
 }
 
 /* ---- stacks -------------------------------------------------------------- */
