@@ -225,14 +225,14 @@ static int nil_wait(int64_t timeout_ns, const char *reason) {
 /* With c locked and the operation unable to proceed: fails at once for a
  * zero timeout, else queues a node on q and blocks (the lock is released
  * there). The result the waker left, or GO_ETIMEDOUT. */
-static int wait_on(go_chan *c, gort_waitq *q, void *elem, bool is_send, int64_t timeout_ns,
-                   bool try_mode) {
+static int wait_on(gort_task *self, go_chan *c, gort_waitq *q, void *elem, bool is_send,
+                   int64_t timeout_ns, bool try_mode) {
     if (timeout_ns == 0) {
         gort_rt_spinlock_release(&c->lock);
         return try_mode ? GO_EAGAIN : GO_ETIMEDOUT;
     }
     gort_wait w;
-    gort_wait_init(&w, gort_deadline_after(timeout_ns), 0);
+    gort_wait_init(&w, self, gort_deadline_after(timeout_ns), 0);
     gort_waiter n = {.wait = &w, .elem = elem, .is_send = is_send};
     gort_waitq_push(q, &n);
     if (gort_wait_block(&w, chan_unlock, c, is_send ? "chan send" : "chan receive") != NULL)
@@ -245,7 +245,8 @@ static int wait_on(go_chan *c, gort_waitq *q, void *elem, bool is_send, int64_t 
 
 /* timeout_ns: GO_FOREVER, 0 (not ready: GO_EAGAIN for try_mode, else
  * GO_ETIMEDOUT) or a positive wait. */
-static int send_core(go_chan *c, const void *elem, int64_t timeout_ns, bool try_mode) {
+static int send_core(gort_task *self, go_chan *c, const void *elem, int64_t timeout_ns,
+                     bool try_mode) {
     gort_rt_spinlock_acquire(&c->lock);
     if (c->closed) {
         gort_rt_spinlock_release(&c->lock);
@@ -257,10 +258,10 @@ static int send_core(go_chan *c, const void *elem, int64_t timeout_ns, bool try_
         wake_one(wake);
         return 0;
     }
-    return wait_on(c, &c->sendq, (void *)elem, true, timeout_ns, try_mode);
+    return wait_on(self, c, &c->sendq, (void *)elem, true, timeout_ns, try_mode);
 }
 
-static int recv_core(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) {
+static int recv_core(gort_task *self, go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) {
     gort_rt_spinlock_acquire(&c->lock);
     gort_waiter *wake = NULL;
     if (recv_locked(c, elem, &wake)) {
@@ -273,7 +274,7 @@ static int recv_core(go_chan *c, void *elem, int64_t timeout_ns, bool try_mode) 
         zero_value(elem, c->elem_size);
         return GO_ECLOSED;
     }
-    return wait_on(c, &c->recvq, elem, false, timeout_ns, try_mode);
+    return wait_on(self, c, &c->recvq, elem, false, timeout_ns, try_mode);
 }
 
 /* The public entry of every send and receive: argument checks, the NULL
@@ -286,18 +287,19 @@ static int chan_op(bool is_send, go_chan *c, void *elem, int64_t timeout_ns, boo
                         : nil_wait(timeout_ns,
                                    is_send ? "chan send (nil chan)" : "chan receive (nil chan)");
     gort_call call = gort_call_enter();
-    int rc = is_send ? send_core(c, elem, timeout_ns, try_mode)
-                     : recv_core(c, elem, timeout_ns, try_mode);
+    int rc = is_send ? send_core(call.task, c, elem, timeout_ns, try_mode)
+                     : recv_core(call.task, c, elem, timeout_ns, try_mode);
     gort_call_leave(call);
     return rc;
 }
 
-/* For the runtime's own use (timers): no safepoint, no section. */
+/* For the runtime's own use (timers): no safepoint, no section, never a
+ * wait (so no task is asked for). */
 int gort_chan_offer(go_chan *c, const void *elem) {
-    return send_core(c, elem, 0, true);
+    return send_core(NULL, c, elem, 0, true);
 }
 int gort_chan_take(go_chan *c, void *elem) {
-    return recv_core(c, elem, 0, true);
+    return recv_core(NULL, c, elem, 0, true);
 }
 
 int go_chan_send(go_chan *c, const void *elem) {
@@ -507,7 +509,8 @@ int go_select(go_case *cases, size_t n, int64_t timeout_ns) {
     }
 
     gort_wait w;
-    gort_wait_init(&w, gort_deadline_after(timeout_ns), GORT_WAIT_SEVERAL | GORT_WAIT_STEPS);
+    gort_wait_init(&w, call.task, gort_deadline_after(timeout_ns),
+                   GORT_WAIT_SEVERAL | GORT_WAIT_STEPS);
     k = 0;
     for (size_t i = 0; i < n; i++) {
         go_case *cs = &cases[i];

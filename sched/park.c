@@ -48,10 +48,15 @@ static GORT_NOINLINE void clear_dead_stack(void) {
 }
 
 void gort_sched_park(gort_sched_unlock_fn unlock, void *arg, const char *reason) {
-    clear_dead_stack();
     gort_task *t = gort_sched_current_task();
     if (t == NULL)
         gort_rt_fatal("park called off a task");
+    gort_sched_park_task(t, unlock, arg, reason);
+}
+
+void gort_sched_park_task(gort_task *t, gort_sched_unlock_fn unlock, void *arg,
+                          const char *reason) {
+    clear_dead_stack();
     if (gort_sched_is_stw_owner())
         gort_rt_fatal("task %llu parks while it holds the world stopped",
                       (unsigned long long)t->id);

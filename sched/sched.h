@@ -27,8 +27,11 @@ typedef struct gort_member gort_member; /* a worker or an attached thread */
  * yield or reach a safepoint. */
 typedef bool (*gort_sched_unlock_fn)(gort_task *t, void *arg);
 
-/* Parks the running task until gort_sched_ready(t). From a task only. */
+/* Parks the running task until gort_sched_ready(t). From a task only.
+ * gort_sched_park_task is the same for a caller that knows it is task self. */
 void gort_sched_park(gort_sched_unlock_fn unlock, void *arg, const char *reason);
+void gort_sched_park_task(gort_task *self, gort_sched_unlock_fn unlock, void *arg,
+                          const char *reason);
 
 /* Makes a parked task runnable. From any thread (a task, a worker's scheduler,
  * a non-worker thread, or the stop-the-world requester). Exactly one ready per

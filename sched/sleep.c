@@ -35,7 +35,7 @@ void go_sleep(int64_t ns) {
         return;
     gort_call call = gort_call_enter();
     gort_wait w;
-    gort_wait_init(&w, gort_deadline_after(ns), 0);
+    gort_wait_init(&w, call.task, gort_deadline_after(ns), 0);
     gort_wait_block(&w, no_unlock, NULL, "sleep");
     gort_call_leave(call);
 }

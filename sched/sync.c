@@ -66,7 +66,7 @@ static int sema_acquire(go_internal_waitq *q, bool lifo, int64_t deadline, const
         return GO_ETIMEDOUT;
     }
     gort_wait w;
-    gort_wait_init(&w, deadline, 0);
+    gort_wait_init(&w, gort_sched_current_task(), deadline, 0);
     gort_waiter n = {.wait = &w};
     if (lifo)
         gort_waitq_push_front(q_list(q), &n);
@@ -293,7 +293,7 @@ int go_cond_wait_timeout(go_cond *cv, go_mutex *m, int64_t timeout_ns) {
     }
     go_internal_waitq *q = &cv->q;
     gort_wait w;
-    gort_wait_init(&w, deadline_of(timeout_ns), GORT_WAIT_STEPS);
+    gort_wait_init(&w, gort_sched_current_task(), deadline_of(timeout_ns), GORT_WAIT_STEPS);
     gort_waiter n = {.wait = &w};
     /* Queued before the mutex is released: a signal after the unlock finds
      * us. The queue's lock is held until we are parked. */
@@ -370,7 +370,7 @@ int go_waitgroup_wait_timeout(go_waitgroup *wg, int64_t timeout_ns) {
         return 0;
     }
     gort_wait w;
-    gort_wait_init(&w, deadline_of(timeout_ns), 0);
+    gort_wait_init(&w, gort_sched_current_task(), deadline_of(timeout_ns), 0);
     gort_waiter n = {.wait = &w};
     gort_waitq_push(q_list(q), &n);
     int rc = 0;

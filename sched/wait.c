@@ -21,8 +21,8 @@ enum { WAIT_ACTIVE = 0, WAIT_PARKED = 1, WAIT_WOKEN = 2 };
 static __thread bool tls_in_section; /* a thread that is not a task: inside gort_call */
 
 GORT_NOINLINE gort_call gort_call_enter(void) {
-    gort_call c = {false};
-    if (gort_sched_current_task() != NULL) {
+    gort_call c = {false, gort_sched_current_task()};
+    if (c.task != NULL) {
         /* Every channel, select, lock and timer call is a safepoint, so that
          * a loop of try_ calls or of uncontended locks does not hold off
          * pauses (not from a worker's scheduler, where timers fire). */
@@ -51,8 +51,8 @@ static void deadline_fire(gort_timer_entry *e, int64_t now, uint64_t seq) {
         gort_wait_wake(w);
 }
 
-void gort_wait_init(gort_wait *w, int64_t deadline, unsigned flags) {
-    w->task = gort_sched_current_task();
+void gort_wait_init(gort_wait *w, gort_task *self, int64_t deadline, unsigned flags) {
+    w->task = self;
     w->contended = (flags & GORT_WAIT_SEVERAL) != 0 || deadline != INT64_MAX;
     w->steps = (flags & GORT_WAIT_STEPS) != 0;
     atomic_store_explicit(&w->claimed, 0, memory_order_relaxed);
@@ -165,7 +165,7 @@ gort_waiter *gort_wait_block(gort_wait *w, gort_wait_unlock_fn unlock, void *arg
         return w->winner;
     }
     park_arg p = {w, unlock, arg};
-    gort_sched_park(park_commit, &p, reason);
+    gort_sched_park_task(w->task, park_commit, &p, reason);
     if (w->deadline != INT64_MAX)
         gort_timer_del(&w->timer, true);
     return w->winner;
@@ -178,7 +178,7 @@ static void no_unlock(void *arg) {
 _Noreturn void gort_wait_forever(const char *reason) {
     for (;;) {
         gort_wait w;
-        gort_wait_init(&w, INT64_MAX, 0);
+        gort_wait_init(&w, gort_sched_current_task(), INT64_MAX, 0);
         gort_wait_block(&w, no_unlock, NULL, reason);
         /* nothing can win it */
     }

@@ -70,9 +70,10 @@ enum {
     GORT_WAIT_SEVERAL = 1, /* it queues more than one node (select) */
     GORT_WAIT_STEPS = 2,   /* its unlock callback releases in several steps */
 };
-/* Starts a wait for the calling task or thread, with an absolute deadline
- * (INT64_MAX: none) and GORT_WAIT_* flags. */
-void gort_wait_init(gort_wait *w, int64_t deadline, unsigned flags);
+/* Starts a wait for the calling task self (NULL: the caller is a thread that
+ * is not running a task), with an absolute deadline (INT64_MAX: none) and
+ * GORT_WAIT_* flags. */
+void gort_wait_init(gort_wait *w, gort_task *self, int64_t deadline, unsigned flags);
 
 static inline bool gort_wait_claim(gort_wait *w) {
     if (!w->contended) {
@@ -173,7 +174,8 @@ void gort_wake_list_wake(gort_wake_list *l);
  * worker, the call runs as an implicit attached section (DESIGN.md
  * section 2), left while it blocks. */
 typedef struct gort_call {
-    bool section; /* an implicit attached section is open */
+    bool section;    /* an implicit attached section is open */
+    gort_task *task; /* the calling task, or NULL: asked once per call */
 } gort_call;
 gort_call gort_call_enter(void);
 void gort_call_leave(gort_call c);
