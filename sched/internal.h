@@ -189,18 +189,16 @@ typedef struct gort_task_ring {
     size_t cap, head, n;
 } gort_task_ring;
 
-/* The global pools: growable arrays used as LIFOs, of pooled stacks (of the
- * default size) and of free task structs. Moving a batch between a worker's
- * pool and these touches the arrays, not the cold stacks and structs. */
-typedef struct gort_stack_vec {
-    gort_rt_stack *v;
-    size_t n, cap;
-} gort_stack_vec;
-
-typedef struct gort_task_vec {
-    gort_task **v;
-    size_t n, cap;
-} gort_task_vec;
+/* A global pool: a growable array used as a LIFO, of pooled stacks (of the
+ * default size, gort_rt_stack) or of free task structs (gort_task *). Moving
+ * a batch between a worker's pool and this touches the array, not the cold
+ * stacks and structs. Changed under sched.pool_lock; n is read without it
+ * as a hint. */
+typedef struct gort_pool {
+    void *v;
+    _Atomic size_t n;
+    size_t cap; /* in elements */
+} gort_pool;
 
 struct gort_sched {
     int nworkers;
@@ -212,18 +210,15 @@ struct gort_sched {
     gort_rt_lock gq_lock;
     gort_rt_lock idle_lock;
     gort_rt_lock pool_lock;
-    gort_task_ring gq_fresh;     /* [gq_lock] new, preempted and yielding tasks */
-    gort_task_ring gq_woken;     /* [gq_lock] started tasks readied */
-    _Atomic int64_t gq_size;     /* [atomic; changed under gq_lock by seq_cst RMW] both lists */
-    gort_worker *idle_list;      /* [idle_lock] */
-    _Atomic int npidle;          /* [atomic; changed under idle_lock] */
-    _Atomic int nmspinning;      /* [atomic] */
-    gort_task_vec free_tasks;    /* [pool_lock] global task pool */
-    _Atomic size_t nfree_tasks;  /* [changed under lock, read without it as a hint] */
-    gort_stack_vec free_stacks;  /* [pool_lock] global stack pool */
-    _Atomic size_t nfree_stacks; /* [changed under lock, read without it as a hint] */
-    gort_stack_vec cold_stacks;  /* [pool_lock] pooled stacks whose pages went back to the OS */
-    _Atomic size_t ncold_stacks; /* [changed under lock, read without it as a hint] */
+    gort_task_ring gq_fresh; /* [gq_lock] new, preempted and yielding tasks */
+    gort_task_ring gq_woken; /* [gq_lock] started tasks readied */
+    _Atomic int64_t gq_size; /* [atomic; changed under gq_lock by seq_cst RMW] both lists */
+    gort_worker *idle_list;  /* [idle_lock] */
+    _Atomic int npidle;      /* [atomic; changed under idle_lock] */
+    _Atomic int nmspinning;  /* [atomic] */
+    gort_pool free_tasks;    /* [pool_lock] global task pool */
+    gort_pool free_stacks;   /* [pool_lock] global stack pool */
+    gort_pool cold_stacks;   /* [pool_lock] pooled stacks whose pages went back to the OS */
 
     uv_mutex_t allg_lock; /* every task struct ever made, for visiting */
     gort_task **allg;

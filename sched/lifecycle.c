@@ -43,12 +43,9 @@ static void sched_reset(void) {
     gort_sched.idle_list = NULL;
     atomic_store(&gort_sched.npidle, 0);
     atomic_store(&gort_sched.nmspinning, 0);
-    gort_sched.free_tasks.n = 0;
-    atomic_store(&gort_sched.nfree_tasks, 0);
-    gort_sched.free_stacks.n = 0;
-    atomic_store(&gort_sched.nfree_stacks, 0);
-    gort_sched.cold_stacks.n = 0;
-    atomic_store(&gort_sched.ncold_stacks, 0);
+    atomic_store(&gort_sched.free_tasks.n, 0);
+    atomic_store(&gort_sched.free_stacks.n, 0);
+    atomic_store(&gort_sched.cold_stacks.n, 0);
     gort_sched.allg = NULL;
     gort_sched.nallg = gort_sched.capallg = 0;
     gort_sched.slabs = NULL;

@@ -42,6 +42,81 @@ static uint64_t next_task_id(gort_worker *w) {
     return w->id_next++;
 }
 
+/* ---- pools -------------------------------------------------------------- */
+
+/* A worker's own pool is an array local[0, *nlocal) of capacity cap; the
+ * global ones are gort_pools, changed under sched.pool_lock. The _locked
+ * helpers expect that lock held. */
+
+static size_t pool_count(gort_pool *p) {
+    return atomic_load_explicit(&p->n, memory_order_relaxed);
+}
+
+/* Makes room in p for need elements of elem bytes; false if memory ran out. */
+static bool pool_reserve_locked(gort_pool *p, size_t need, size_t elem) {
+    if (need <= p->cap)
+        return true;
+    size_t cap = p->cap != 0 ? p->cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    void *v = realloc(p->v, cap * elem);
+    if (v == NULL)
+        return false;
+    p->v = v;
+    p->cap = cap;
+    return true;
+}
+
+/* Moves up to max elements off the top of p into dst; returns how many. */
+static size_t pool_pop_locked(gort_pool *p, void *dst, size_t max, size_t elem) {
+    size_t n = pool_count(p), k = n < max ? n : max;
+    memcpy(dst, (char *)p->v + (n - k) * elem, k * elem);
+    atomic_store_explicit(&p->n, n - k, memory_order_relaxed);
+    return k;
+}
+
+/* Appends k elements from src to p, whose room the caller reserved. */
+static void pool_push_locked(gort_pool *p, const void *src, size_t k, size_t elem) {
+    size_t n = pool_count(p);
+    memcpy((char *)p->v + n * elem, src, k * elem);
+    atomic_store_explicit(&p->n, n + k, memory_order_relaxed);
+}
+
+/* Fills an empty local pool up to half its capacity from p, in one lock
+ * hold (fewer if p runs out). */
+static void pool_refill(gort_pool *p, void *local, int *nlocal, int cap, size_t elem) {
+    if (pool_count(p) == 0)
+        return;
+    gort_rt_lock_acquire(&gort_sched.pool_lock);
+    *nlocal = (int)pool_pop_locked(p, local, (size_t)cap / 2, elem);
+    gort_rt_lock_release(&gort_sched.pool_lock);
+}
+
+/* Moves the older half of a full local pool to p; fatal if p cannot grow
+ * (what names the pool in the message). */
+static void pool_share(gort_pool *p, void *local, int *nlocal, int cap, size_t elem,
+                       const char *what) {
+    size_t k = (size_t)cap / 2;
+    gort_rt_lock_acquire(&gort_sched.pool_lock);
+    if (!pool_reserve_locked(p, pool_count(p) + k, elem))
+        gort_rt_fatal("out of memory: cannot grow the %s pool to %zu entries", what,
+                      pool_count(p) + k);
+    pool_push_locked(p, local, k, elem);
+    gort_rt_lock_release(&gort_sched.pool_lock);
+    memmove(local, (char *)local + k * elem, ((size_t)cap - k) * elem);
+    *nlocal -= (int)k;
+}
+
+/* Takes one element off p into dst; false if p was empty. */
+static bool pool_take_one(gort_pool *p, void *dst, size_t elem) {
+    if (pool_count(p) == 0)
+        return false;
+    gort_rt_lock_acquire(&gort_sched.pool_lock);
+    size_t k = pool_pop_locked(p, dst, 1, elem);
+    gort_rt_lock_release(&gort_sched.pool_lock);
+    return k == 1;
+}
+
 /* ---- task structs -------------------------------------------------------- */
 
 /* Task structs are carved from slabs (never returned before teardown: they
@@ -91,75 +166,28 @@ static gort_task *task_new(void) {
 }
 
 static gort_task *task_alloc(gort_worker *w) {
-    if (w != NULL && w->nfree_tasks == 0 &&
-        atomic_load_explicit(&gort_sched.nfree_tasks, memory_order_relaxed) > 0) {
-        /* Refill half the local pool in one lock hold. */
-        gort_rt_lock_acquire(&gort_sched.pool_lock);
-        gort_task_vec *g = &gort_sched.free_tasks;
-        size_t n = g->n < GORT_LOCAL_TASKS / 2 ? g->n : GORT_LOCAL_TASKS / 2;
-        g->n -= n;
-        memcpy(w->free_tasks, g->v + g->n, n * sizeof *g->v);
-        atomic_store_explicit(&gort_sched.nfree_tasks, g->n, memory_order_relaxed);
-        gort_rt_lock_release(&gort_sched.pool_lock);
-        w->nfree_tasks = (int)n;
-    }
-    if (w != NULL && w->nfree_tasks > 0)
-        return w->free_tasks[--w->nfree_tasks];
-    if (w == NULL && atomic_load_explicit(&gort_sched.nfree_tasks, memory_order_relaxed) > 0) {
-        gort_task *t = NULL;
-        gort_rt_lock_acquire(&gort_sched.pool_lock);
-        gort_task_vec *g = &gort_sched.free_tasks;
-        if (g->n > 0) {
-            t = g->v[--g->n];
-            atomic_store_explicit(&gort_sched.nfree_tasks, g->n, memory_order_relaxed);
-        }
-        gort_rt_lock_release(&gort_sched.pool_lock);
-        if (t != NULL)
+    if (w != NULL) {
+        if (w->nfree_tasks == 0)
+            pool_refill(&gort_sched.free_tasks, w->free_tasks, &w->nfree_tasks, GORT_LOCAL_TASKS,
+                        sizeof *w->free_tasks);
+        if (w->nfree_tasks > 0)
+            return w->free_tasks[--w->nfree_tasks];
+    } else {
+        gort_task *t;
+        if (pool_take_one(&gort_sched.free_tasks, &t, sizeof t))
             return t;
     }
     return task_new();
 }
 
 static void task_free(gort_worker *w, gort_task *t) {
-    if (w->nfree_tasks == GORT_LOCAL_TASKS) {
-        /* Share the older half. */
-        size_t n = GORT_LOCAL_TASKS / 2;
-        gort_rt_lock_acquire(&gort_sched.pool_lock);
-        gort_task_vec *g = &gort_sched.free_tasks;
-        if (g->n + n > g->cap) {
-            size_t cap = g->cap != 0 ? 2 * g->cap : 1024;
-            gort_task **a = realloc(g->v, cap * sizeof *a);
-            if (a == NULL)
-                gort_rt_fatal("out of memory: cannot grow the task pool to %zu tasks", cap);
-            g->v = a;
-            g->cap = cap;
-        }
-        memcpy(g->v + g->n, w->free_tasks, n * sizeof *g->v);
-        g->n += n;
-        atomic_store_explicit(&gort_sched.nfree_tasks, g->n, memory_order_relaxed);
-        gort_rt_lock_release(&gort_sched.pool_lock);
-        memmove(w->free_tasks, w->free_tasks + n, (GORT_LOCAL_TASKS - n) * sizeof *w->free_tasks);
-        w->nfree_tasks -= (int)n;
-    }
+    if (w->nfree_tasks == GORT_LOCAL_TASKS)
+        pool_share(&gort_sched.free_tasks, w->free_tasks, &w->nfree_tasks, GORT_LOCAL_TASKS,
+                   sizeof *w->free_tasks, "task");
     w->free_tasks[w->nfree_tasks++] = t;
 }
 
 /* ---- stacks -------------------------------------------------------------- */
-
-/* Makes room for need stacks in v; false if memory ran out. */
-static bool stack_vec_reserve(gort_stack_vec *v, size_t need) {
-    if (need <= v->cap)
-        return true;
-    size_t cap = v->cap != 0 ? v->cap : 1024;
-    while (cap < need)
-        cap *= 2;
-    gort_rt_stack *a = realloc(v->v, cap * sizeof *a);
-    if (a == NULL)
-        return false;
-    v->v = a;
-    v->cap = cap;
-    return true;
-}
 
 uint64_t gort_task_stack_draws(void) {
     uint64_t n = 0;
@@ -170,35 +198,15 @@ uint64_t gort_task_stack_draws(void) {
 
 static bool stack_get(gort_worker *w, gort_rt_stack *out) {
     gort_sched_count(&w->n_stack_draws);
-    if (w->nfree_stacks == 0 &&
-        atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed) > 0) {
-        /* Refill half the local pool in one lock hold. */
-        gort_rt_lock_acquire(&gort_sched.pool_lock);
-        gort_stack_vec *g = &gort_sched.free_stacks;
-        size_t n = g->n < GORT_LOCAL_STACKS / 2 ? g->n : GORT_LOCAL_STACKS / 2;
-        g->n -= n;
-        memcpy(w->free_stacks, g->v + g->n, n * sizeof *g->v);
-        atomic_store_explicit(&gort_sched.nfree_stacks, g->n, memory_order_relaxed);
-        gort_rt_lock_release(&gort_sched.pool_lock);
-        w->nfree_stacks = (int)n;
-    }
+    if (w->nfree_stacks == 0)
+        pool_refill(&gort_sched.free_stacks, w->free_stacks, &w->nfree_stacks, GORT_LOCAL_STACKS,
+                    sizeof *out);
     if (w->nfree_stacks > 0) {
         *out = w->free_stacks[--w->nfree_stacks];
         return true;
     }
-    if (atomic_load_explicit(&gort_sched.ncold_stacks, memory_order_relaxed) > 0) {
-        bool found = false;
-        gort_rt_lock_acquire(&gort_sched.pool_lock);
-        gort_stack_vec *c = &gort_sched.cold_stacks;
-        if (c->n > 0) {
-            *out = c->v[--c->n];
-            atomic_store_explicit(&gort_sched.ncold_stacks, c->n, memory_order_relaxed);
-            found = true;
-        }
-        gort_rt_lock_release(&gort_sched.pool_lock);
-        if (found)
-            return true;
-    }
+    if (pool_take_one(&gort_sched.cold_stacks, out, sizeof *out))
+        return true;
     return gort_rt_stack_map(out, gort_sched.default_stack, true) == 0;
 }
 
@@ -222,24 +230,23 @@ static int stack_cmp(const void *a, const void *b) {
 
 size_t gort_task_scavenge_stacks(void) {
     size_t keep = (size_t)STACKS_KEPT_PER_WORKER * (size_t)gort_sched.nworkers;
-    if (atomic_load_explicit(&gort_sched.nfree_stacks, memory_order_relaxed) <= keep)
+    if (pool_count(&gort_sched.free_stacks) <= keep)
         return 0;
     gort_rt_stack *batch = malloc(SCAVENGE_BATCH * sizeof *batch);
     if (batch == NULL)
         return 0;
     size_t n = 0;
     gort_rt_lock_acquire(&gort_sched.pool_lock);
-    gort_stack_vec *g = &gort_sched.free_stacks;
-    if (g->n > keep) {
-        n = g->n - keep < SCAVENGE_BATCH ? g->n - keep : SCAVENGE_BATCH;
-        /* The cold pool takes them back below; room first, so that none is lost. */
-        if (stack_vec_reserve(&gort_sched.cold_stacks, gort_sched.cold_stacks.n + n)) {
-            g->n -= n;
-            memcpy(batch, g->v + g->n, n * sizeof *batch);
-            atomic_store_explicit(&gort_sched.nfree_stacks, g->n, memory_order_relaxed);
-        } else {
+    size_t warm = pool_count(&gort_sched.free_stacks);
+    if (warm > keep) {
+        n = warm - keep < SCAVENGE_BATCH ? warm - keep : SCAVENGE_BATCH;
+        /* Room in the cold pool first, so that none is lost; only this thread
+         * adds to it, so the room is still there below. */
+        if (pool_reserve_locked(&gort_sched.cold_stacks, pool_count(&gort_sched.cold_stacks) + n,
+                                sizeof *batch))
+            pool_pop_locked(&gort_sched.free_stacks, batch, n, sizeof *batch);
+        else
             n = 0;
-        }
     }
     gort_rt_lock_release(&gort_sched.pool_lock);
     /* Neighbours in a chunk give their pages back in one call: every madvise
@@ -253,37 +260,25 @@ size_t gort_task_scavenge_stacks(void) {
         i = j;
     }
     gort_rt_lock_acquire(&gort_sched.pool_lock);
-    gort_stack_vec *c = &gort_sched.cold_stacks; /* only grows between the two holds */
-    memcpy(c->v + c->n, batch, n * sizeof *batch);
-    c->n += n;
-    atomic_store_explicit(&gort_sched.ncold_stacks, c->n, memory_order_relaxed);
+    pool_push_locked(&gort_sched.cold_stacks, batch, n, sizeof *batch);
     gort_rt_lock_release(&gort_sched.pool_lock);
     free(batch);
     return n;
 }
 
 static void stack_put(gort_worker *w, const gort_rt_stack *s) {
-    if (w->nfree_stacks == GORT_LOCAL_STACKS) {
-        /* Share the older half. */
-        size_t n = GORT_LOCAL_STACKS / 2;
-        gort_rt_lock_acquire(&gort_sched.pool_lock);
-        gort_stack_vec *g = &gort_sched.free_stacks;
-        if (!stack_vec_reserve(g, g->n + n))
-            gort_rt_fatal("out of memory: cannot grow the stack pool to %zu stacks", g->n + n);
-        memcpy(g->v + g->n, w->free_stacks, n * sizeof *g->v);
-        g->n += n;
-        atomic_store_explicit(&gort_sched.nfree_stacks, g->n, memory_order_relaxed);
-        gort_rt_lock_release(&gort_sched.pool_lock);
-        memmove(w->free_stacks, w->free_stacks + n, (GORT_LOCAL_STACKS - n) * sizeof *s);
-        w->nfree_stacks -= (int)n;
-    }
+    if (w->nfree_stacks == GORT_LOCAL_STACKS)
+        pool_share(&gort_sched.free_stacks, w->free_stacks, &w->nfree_stacks, GORT_LOCAL_STACKS,
+                   sizeof *s, "stack");
     w->free_stacks[w->nfree_stacks++] = *s;
 }
 
-static void stack_vec_unmap(gort_stack_vec *v) {
-    for (size_t i = 0; i < v->n; i++)
-        gort_rt_stack_unmap(&v->v[i]);
-    v->n = 0;
+/* Unmaps the stacks of a pool (at teardown; the array is kept for the next run). */
+static void pool_unmap_stacks(gort_pool *p) {
+    gort_rt_stack *v = p->v;
+    for (size_t i = 0; i < pool_count(p); i++)
+        gort_rt_stack_unmap(&v[i]);
+    atomic_store(&p->n, 0);
 }
 
 bool gort_task_prepare_stack(gort_worker *w, gort_task *t) {
@@ -487,9 +482,7 @@ void gort_task_free_all(void) {
         while (w->nfree_stacks > 0)
             gort_rt_stack_unmap(&w->free_stacks[--w->nfree_stacks]);
     }
-    stack_vec_unmap(&gort_sched.free_stacks); /* the arrays are kept for the next run */
-    stack_vec_unmap(&gort_sched.cold_stacks);
-    atomic_store(&gort_sched.nfree_stacks, 0);
-    atomic_store(&gort_sched.ncold_stacks, 0);
+    pool_unmap_stacks(&gort_sched.free_stacks);
+    pool_unmap_stacks(&gort_sched.cold_stacks);
     gort_rt_stack_unmap_chunks();
 }
