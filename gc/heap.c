@@ -151,10 +151,10 @@ void gc_heap_init(void) {
 
 /* ---- metadata memory ----------------------------------------------------------- */
 
-/* Span structs and span bitmaps come from chunks of 4 MiB asked for with
- * MADV_HUGEPAGE: the marker reads the metadata of every object it reaches,
- * and with a large heap, malloc'ed metadata in 4 KiB pages cost it TLB misses
- * on top of cache misses. Blocks are whole multiples of 64 bytes (cache-line
+/* Span structs and span bitmaps come from chunks of 4 MiB in huge pages
+ * (gort_rt_map_huge): the marker reads the metadata of every object it
+ * reaches, and with a large heap, malloc'ed metadata in 4 KiB pages cost it
+ * TLB misses on top of cache misses. Blocks are whole multiples of 64 bytes (cache-line
  * aligned), recycled through a free list per size; larger ones come from
  * calloc. Chunks are never returned. */
 #define META_CHUNK ((size_t)4 << 20)
@@ -179,13 +179,11 @@ void *gc_meta_alloc(size_t size) {
         return p;
     }
     if ((size_t)(meta_end - meta_next) < size) {
-        void *c =
-            mmap(NULL, META_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (c == MAP_FAILED) {
+        void *c = gort_rt_map_huge(META_CHUNK);
+        if (c == NULL) {
             gort_rt_lock_release(&meta_lock);
             return NULL;
         }
-        (void)madvise(c, META_CHUNK, MADV_HUGEPAGE);
 #ifdef GORT_RT_ASAN
         __lsan_register_root_region(c, META_CHUNK); /* it points to calloc'ed blocks */
 #endif

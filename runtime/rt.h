@@ -1,7 +1,8 @@
 /* runtime/rt.h - the platform layer shared by sched/ and gc/.
  *
- * Owns: fatal errors, environment configuration, the monotonic clock, futex
- * waits, and sanitizer detection. Nothing here knows about tasks or workers.
+ * Owns: fatal errors, environment configuration, huge-page mappings, the
+ * monotonic clock, futex waits, and sanitizer detection. Nothing here knows
+ * about tasks or workers.
  */
 #ifndef GORT_RUNTIME_RT_H
 #define GORT_RUNTIME_RT_H
@@ -64,6 +65,11 @@ _Noreturn void gort_rt_fatal_raw(const char *line, size_t len);
  * its value is not a valid integer in [min, max]. A suffix K, M or G (powers of
  * 1024) is accepted when allow_suffix is true. */
 int64_t gort_rt_env_int(const char *name, int64_t def, int64_t min, int64_t max, bool allow_suffix);
+
+/* ---- memory (runtime/mem.c) --------------------------------------------- */
+/* Maps size bytes (a multiple of the page size), zeroed, 2 MiB-aligned and
+ * advised MADV_HUGEPAGE; NULL if the mapping fails. Freed with munmap. */
+void *gort_rt_map_huge(size_t size);
 
 /* ---- clock --------------------------------------------------------------- */
 int64_t gort_rt_nanotime(void);
