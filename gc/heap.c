@@ -179,7 +179,7 @@ void *gc_meta_alloc(size_t size) {
         return p;
     }
     if ((size_t)(meta_end - meta_next) < size) {
-        void *c = gort_rt_map_huge(META_CHUNK);
+        void *c = gort_rt_map_huge(META_CHUNK, false);
         if (c == NULL) {
             gort_rt_lock_release(&meta_lock);
             return NULL;

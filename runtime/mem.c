@@ -1,4 +1,5 @@
-/* runtime/mem.c - memory the runtime maps for itself in huge pages.
+/* runtime/mem.c - memory the runtime maps for itself in huge pages, and
+ * pages it faults in ahead of use.
  *
  * Runtime structures that are dense and never given back (task structs, the
  * collector's span metadata) are mapped 2 MiB-aligned and asked for with
@@ -14,8 +15,15 @@
 #include "runtime/rt.h"
 
 #define HUGE_PAGE ((size_t)2 << 20)
+#ifndef MADV_POPULATE_WRITE /* Linux 5.14 */
+#define MADV_POPULATE_WRITE 23
+#endif
 
-void *gort_rt_map_huge(size_t size) {
+void gort_rt_populate(void *p, size_t len) {
+    (void)madvise(p, len, MADV_POPULATE_WRITE);
+}
+
+void *gort_rt_map_huge(size_t size, bool populate) {
     char *raw =
         mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED)
@@ -27,5 +35,7 @@ void *gort_rt_map_huge(size_t size) {
     if (tail > 0)
         munmap(p + size, tail);
     (void)madvise(p, size, MADV_HUGEPAGE);
+    if (populate)
+        gort_rt_populate(p, size);
     return p;
 }

@@ -68,8 +68,12 @@ int64_t gort_rt_env_int(const char *name, int64_t def, int64_t min, int64_t max,
 
 /* ---- memory (runtime/mem.c) --------------------------------------------- */
 /* Maps size bytes (a multiple of the page size), zeroed, 2 MiB-aligned and
- * advised MADV_HUGEPAGE; NULL if the mapping fails. Freed with munmap. */
-void *gort_rt_map_huge(size_t size);
+ * advised MADV_HUGEPAGE, populated first if asked; NULL if the mapping
+ * fails. Freed with munmap. */
+void *gort_rt_map_huge(size_t size, bool populate);
+/* Faults in [p, p + len) for writing ahead of use (MADV_POPULATE_WRITE; a
+ * kernel before 5.14 refuses it and nothing happens). */
+void gort_rt_populate(void *p, size_t len);
 
 /* ---- clock --------------------------------------------------------------- */
 int64_t gort_rt_nanotime(void);

@@ -31,9 +31,6 @@
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
-#ifndef MADV_POPULATE_WRITE /* Linux 5.14; fails harmlessly before */
-#define MADV_POPULATE_WRITE 23
-#endif
 
 #define STACK_MIN ((size_t)16 * 1024)
 #define STACK_MAX ((size_t)1024 * 1024 * 1024)
@@ -198,7 +195,7 @@ int gort_rt_stack_map(gort_rt_stack *s, size_t size, bool pooled) {
      * costs more: 3 us for the call plus 16 us for the first write, against
      * 24 us for a faulting first write, here (parked_chan's create time fell
      * 12%). */
-    madvise((char *)s->hi - page_size, page_size, MADV_POPULATE_WRITE);
+    gort_rt_populate((char *)s->hi - page_size, page_size);
 #ifdef GORT_HAVE_VALGRIND
     /* Tell memcheck it is a stack, so that switching onto it is not taken
      * for a huge stack-pointer change. */

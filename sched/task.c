@@ -127,9 +127,6 @@ static bool pool_take_one(gort_pool *p, void *dst, size_t elem) {
  * about 1 us per task on this project's VM. All slabs are populated when
  * mapped. */
 #define SLAB_HUGE ((size_t)2 << 20)
-#ifndef MADV_POPULATE_WRITE /* Linux 5.14; fails harmlessly before */
-#define MADV_POPULATE_WRITE 23
-#endif
 typedef struct task_slab {
     struct task_slab *next;
     size_t size;
@@ -155,9 +152,7 @@ static gort_task *task_new(void) {
             size = (size_t)4 << 20;
         task_slab *slab;
         if (size >= SLAB_HUGE) {
-            slab = gort_rt_map_huge(size);
-            if (slab != NULL)
-                (void)madvise(slab, size, MADV_POPULATE_WRITE);
+            slab = gort_rt_map_huge(size, true);
         } else {
             slab = mmap(NULL, size, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
