@@ -27,8 +27,7 @@
 #include <inttypes.h>
 #include <stddef.h>
 
-#include "bench.h"
-#include "gort.h"
+#include "sized.h"
 
 enum { CAP = 1024 };
 
@@ -44,12 +43,6 @@ static const go_type producer_arg_type = {
     .nptrs = 1,
     .ptr_offsets = producer_arg_ptrs,
 };
-
-static struct {
-    long items;
-    uint64_t elapsed_ns;
-    int procs;
-} result;
 
 static _Noreturn void fail(const char *what, int rc) {
     if (rc != 0)
@@ -117,24 +110,19 @@ static int round_of(long n, uint64_t *elapsed_ns) {
     return 0;
 }
 
-static int bench_main(void *arg) {
-    (void)arg;
-    if (bench_run_sized("BENCH_CHANBUF_N", 200000, 1000000, 1000000000, round_of, &result.items,
-                        &result.elapsed_ns) != 0)
-        return 1;
-    result.procs = go_workers();
-    return 0;
-}
-
 int main(void) {
-    int rc = go_main(bench_main, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "bench_chanbuf: go_main: %s\n", go_strerror(rc));
-        return 2;
-    }
-    if (rc != 0)
-        return 1;
-    printf("name=chanbuf impl=gort metric=%.1f unit=ns/item procs=%d items=%ld cap=%d\n",
-           (double)result.elapsed_ns / (double)result.items, result.procs, result.items, CAP);
-    return 0;
+    static const bench_sized b = {
+        .name = "chanbuf",
+        .env = "BENCH_CHANBUF_N",
+        .probe_n = 200000,
+        .lo = 1000000,
+        .hi = 1000000000,
+        .round = round_of,
+        .ops_per_n = 1,
+        .unit = "ns/item",
+        .count_key = "items",
+        .extra_key = "cap",
+        .extra_value = CAP,
+    };
+    return bench_sized_main(&b);
 }

@@ -15,7 +15,7 @@
  * as Go's preemption applies to its goroutines).
  *
  * Line:
- *   name=mutex impl=gort metric=<ns> unit=ns/lock procs=<n> tasks=4 locks=<4m>
+ *   name=mutex impl=gort metric=<ns> unit=ns/lock procs=<n> locks=<4m> tasks=4
  *
  * Wrong results (exit 1): a counter that does not end at 4m, a spawn that
  * fails.
@@ -25,8 +25,7 @@
 #endif
 #include <inttypes.h>
 
-#include "bench.h"
-#include "gort.h"
+#include "sized.h"
 
 enum { TASKS = 4 };
 
@@ -34,12 +33,6 @@ static go_mutex mu = GO_MUTEX_INIT;
 static int64_t counter; /* under mu */
 static go_waitgroup wg = GO_WAITGROUP_INIT;
 static long per_task; /* m in the current round */
-
-static struct {
-    long m;
-    uint64_t elapsed_ns;
-    int procs;
-} result;
 
 static void contender(void *arg) {
     (void)arg;
@@ -81,25 +74,19 @@ static int round_of(long m, uint64_t *elapsed_ns) {
     return 0;
 }
 
-static int bench_main(void *arg) {
-    (void)arg;
-    if (bench_run_sized("BENCH_MUTEX_M", 50000, 250000, 250000000L, round_of, &result.m,
-                        &result.elapsed_ns) != 0)
-        return 1;
-    result.procs = go_workers();
-    return 0;
-}
-
 int main(void) {
-    int rc = go_main(bench_main, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "bench_mutex: go_main: %s\n", go_strerror(rc));
-        return 2;
-    }
-    if (rc != 0)
-        return 1;
-    long locks = TASKS * result.m;
-    printf("name=mutex impl=gort metric=%.1f unit=ns/lock procs=%d tasks=%d locks=%ld\n",
-           (double)result.elapsed_ns / (double)locks, result.procs, TASKS, locks);
-    return 0;
+    static const bench_sized b = {
+        .name = "mutex",
+        .env = "BENCH_MUTEX_M",
+        .probe_n = 50000,
+        .lo = 250000,
+        .hi = 250000000L,
+        .round = round_of,
+        .ops_per_n = TASKS,
+        .unit = "ns/lock",
+        .count_key = "locks",
+        .extra_key = "tasks",
+        .extra_value = TASKS,
+    };
+    return bench_sized_main(&b);
 }

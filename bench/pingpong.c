@@ -28,8 +28,7 @@
 #include <inttypes.h>
 #include <stddef.h>
 
-#include "bench.h"
-#include "gort.h"
+#include "sized.h"
 
 typedef struct pair {
     go_chan *ping, *pong;
@@ -43,12 +42,6 @@ static const go_type pair_type = {
     .nptrs = 2,
     .ptr_offsets = pair_ptrs,
 };
-
-static struct {
-    long roundtrips;
-    uint64_t elapsed_ns;
-    int procs;
-} result;
 
 static _Noreturn void fail(const char *what, int rc) {
     if (rc != 0)
@@ -108,24 +101,17 @@ static int round_of(long n, uint64_t *elapsed_ns) {
     return 0;
 }
 
-static int bench_main(void *arg) {
-    (void)arg;
-    if (bench_run_sized("BENCH_PINGPONG_N", 20000, 100000, 100000000, round_of, &result.roundtrips,
-                        &result.elapsed_ns) != 0)
-        return 1;
-    result.procs = go_workers();
-    return 0;
-}
-
 int main(void) {
-    int rc = go_main(bench_main, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "bench_pingpong: go_main: %s\n", go_strerror(rc));
-        return 2;
-    }
-    if (rc != 0)
-        return 1;
-    printf("name=pingpong impl=gort metric=%.1f unit=ns/roundtrip procs=%d roundtrips=%ld\n",
-           (double)result.elapsed_ns / (double)result.roundtrips, result.procs, result.roundtrips);
-    return 0;
+    static const bench_sized b = {
+        .name = "pingpong",
+        .env = "BENCH_PINGPONG_N",
+        .probe_n = 20000,
+        .lo = 100000,
+        .hi = 100000000,
+        .round = round_of,
+        .ops_per_n = 1,
+        .unit = "ns/roundtrip",
+        .count_key = "roundtrips",
+    };
+    return bench_sized_main(&b);
 }
