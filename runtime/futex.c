@@ -93,19 +93,23 @@ void gort_rt_lock_release(gort_rt_lock *l) {
         gort_rt_futex_wake(&l->word, 1);
 }
 
+/* Backing off without reading the word leaves the line to the holder: two
+ * workers hammering one channel (chanbuf) lost a quarter of their time to the
+ * line bouncing between them while a waiter polled it every pause, and to
+ * sched_yield after 100 polls (1.3 us a call on this VM). */
 void gort_rt_spinlock_wait(gort_rt_spinlock *l) {
-    for (int spins = 0, n = gort_rt_spin_limit(100);;) {
+    for (int round = 0, n = gort_rt_spin_limit(10);; round++) {
+        if (round < n) {
+            for (int i = 0; i < (2 << round); i++)
+                gort_rt_cpu_relax();
+        } else {
+            sched_yield(); /* the holder may have lost its CPU */
+        }
         if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0) {
             uint32_t free_word = 0;
             if (atomic_compare_exchange_weak_explicit(&l->word, &free_word, 1, memory_order_acquire,
                                                       memory_order_relaxed))
                 return;
-        }
-        if (spins < n) {
-            spins++;
-            gort_rt_cpu_relax();
-        } else {
-            sched_yield(); /* the holder may have lost its CPU */
         }
     }
 }

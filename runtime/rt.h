@@ -120,8 +120,10 @@ static inline void gort_rt_cpu_relax(void) {
  * word, taken by compare-and-swap and released by a plain store-release, one
  * atomic read-modify-write per acquire/release pair instead of
  * gort_rt_lock's two (which must learn at release whether to wake a futex
- * sleeper). The price: a waiter never sleeps. It spins, then yields the CPU
- * with sched_yield until the holder is done, so it suits only locks that are
+ * sleeper). The price: a waiter never sleeps. It backs off exponentially
+ * (2, 4, ..., 1024 pauses between looks at the word, about 40 us in all),
+ * then yields the CPU with sched_yield until the holder is done (the holder
+ * may have lost its CPU), so it suits only locks that are
  * never held across anything that blocks, and only briefly (a channel
  * operation, at most one close batch). Like gort_rt_lock it may be released
  * on another fiber than the one that took it. */
