@@ -217,16 +217,21 @@ static bool run_heap(gort_timer_heap *h, int64_t now) {
     gort_rt_lock_acquire(&h->lock);
     while (h->n > 0 && h->a[0].when <= now) {
         gort_timer_entry *e = h->hd[h->a[0].handle].e;
+        /* Counted as running before it reads as out of any heap (release):
+         * gort_timer_del reads e->heap without the lock, and one that saw
+         * NULL before the count had gone up returned while this firing was
+         * still to come, into a frame its owner had reused (a deadline of a
+         * finished wait claimed the next wait at the same address). */
+        atomic_fetch_add_explicit(&e->running, 1, memory_order_relaxed);
         if (e->period > 0) {
             e->when += e->period * (1 + (now - e->when) / e->period);
             h->a[0].when = e->when;
             sift_down(h, 0);
         } else {
             remove_at(h, 0);
-            atomic_store_explicit(&e->heap, NULL, memory_order_relaxed);
+            atomic_store_explicit(&e->heap, NULL, memory_order_release);
         }
         uint64_t seq = e->seq;
-        atomic_fetch_add_explicit(&e->running, 1, memory_order_relaxed);
         publish_due(h);
         gort_rt_lock_release(&h->lock);
         e->fire(e, now, seq);

@@ -940,6 +940,97 @@ static void stop_and_reset_racing_with_the_firing_never_leave_a_stale_value(void
                  atomic_load(&rc_.stale), atomic_load(&rc_.late_fire), atomic_load(&rc_.bad));
 }
 
+/* A timed receive whose deadline fires just as a sender wins it. The firing
+ * pops the entry, and the receiver's return path removes it without the heap
+ * lock and waits for any firing in progress; a removal that missed the
+ * firing returned before it, and the stale deadline then claimed the next
+ * wait built at the same frame address (ThreadSanitizer found it in the
+ * chan_mesh stress). The receiver's next wait is the same call in the next
+ * iteration, so such a claim shows as a timeout shorter than asked (the
+ * window was a few instructions wide: this test did not hit it in eight runs
+ * of the old code under ThreadSanitizer, chan_mesh hit it about once in 5 to
+ * 60). */
+typedef struct deadline_race {
+    go_chan *c; /* unbuffered int64_t; registered root */
+    long iterations;
+    atomic_int done;
+    atomic_long early, timeouts, received, sent, bad;
+    gort_test_wg wg;
+} deadline_race;
+static deadline_race dr_;
+
+static void deadline_race_receiver(void *arg) {
+    (void)arg;
+    ct_rng rng = ct_rng_seed(0xdead1);
+    int64_t last = -1;
+    for (long i = 0; i < dr_.iterations; i++) {
+        int64_t timeout = 20 * CT_US + (int64_t)ct_rand_below(&rng, CT_MS);
+        int64_t v = -1, t0 = go_now();
+        int rc = go_chan_recv_timeout(dr_.c, &v, timeout);
+        if (rc == GO_ETIMEDOUT) {
+            atomic_fetch_add(&dr_.timeouts, 1);
+            if (go_now() - t0 < timeout)
+                atomic_fetch_add(&dr_.early, 1);
+        } else if (rc == 0 && v > last) {
+            atomic_fetch_add(&dr_.received, 1);
+            last = v;
+        } else {
+            atomic_fetch_add(&dr_.bad, 1);
+        }
+    }
+    atomic_store(&dr_.done, 1);
+    gort_test_wg_done(&dr_.wg);
+}
+
+static void deadline_race_sender(void *arg) {
+    (void)arg;
+    ct_rng rng = ct_rng_seed(0xdead2);
+    int64_t next = 0;
+    while (!atomic_load(&dr_.done)) {
+        /* A random moment around the receiver's deadline. */
+        int64_t until = go_now() + (int64_t)ct_rand_below(&rng, 2 * CT_MS);
+        while (go_now() < until && !atomic_load(&dr_.done))
+            go_yield();
+        if (go_chan_try_send(dr_.c, &next) == 0) {
+            atomic_fetch_add(&dr_.sent, 1);
+            next++;
+        }
+    }
+    gort_test_wg_done(&dr_.wg);
+}
+
+static int deadline_race_main(void *arg) {
+    (void)arg;
+    ct_add_roots(&dr_.c, sizeof dr_.c);
+    go_chan *c = go_chan_new(sizeof(int64_t), 0);
+    CHECK(c != NULL);
+    if (c == NULL)
+        return 0;
+    GO_STORE(dr_.c, c);
+    gort_test_wg_add(&dr_.wg, 2);
+    ct_spawn(deadline_race_receiver, NULL);
+    ct_spawn(deadline_race_sender, NULL);
+    gort_test_wg_wait(&dr_.wg);
+    go_gc_remove_roots(&dr_.c);
+    return 0;
+}
+
+static void deadline_that_loses_to_a_sender_never_claims_the_next_wait(void **state) {
+    (void)state;
+    WATCH();
+    memset(&dr_, 0, sizeof dr_);
+    dr_.iterations = ct_scaled(2000, 200);
+    ct_run(2, deadline_race_main, NULL);
+    print_message("%ld timed receives: %ld received, %ld timed out\n", dr_.iterations,
+                  atomic_load(&dr_.received), atomic_load(&dr_.timeouts));
+    if (atomic_load(&dr_.early) || atomic_load(&dr_.bad) ||
+        atomic_load(&dr_.sent) != atomic_load(&dr_.received))
+        fail_msg("%ld timeouts shorter than asked, %ld wrong results, %ld values sent and %ld "
+                 "received",
+                 atomic_load(&dr_.early), atomic_load(&dr_.bad), atomic_load(&dr_.sent),
+                 atomic_load(&dr_.received));
+}
+
 /* =============================================================================================
  * 4. Threads that are not tasks
  * ============================================================================================= */
@@ -1153,6 +1244,7 @@ int main(void) {
         T(reset_of_a_ticker_keeps_its_period),
         T(stop_and_reset_from_another_task_than_the_waiting_one),
         T(stop_and_reset_racing_with_the_firing_never_leave_a_stale_value),
+        T(deadline_that_loses_to_a_sender_never_claims_the_next_wait),
         /* 4 */
         T(go_sleep_from_an_unattached_thread_blocks_it_without_holding_up_pauses),
         T(go_sleep_from_an_attached_thread_blocks_it_without_holding_up_pauses),
