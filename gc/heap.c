@@ -154,9 +154,9 @@ void gc_heap_init(void) {
 /* Span structs and span bitmaps come from chunks of 4 MiB in huge pages
  * (gort_rt_map_huge): the marker reads the metadata of every object it
  * reaches, and with a large heap, malloc'ed metadata in 4 KiB pages cost it
- * TLB misses on top of cache misses. Blocks are whole multiples of 64 bytes (cache-line
- * aligned), recycled through a free list per size; larger ones come from
- * calloc. Chunks are never returned. */
+ * TLB misses on top of cache misses. Blocks are whole multiples of 64 bytes
+ * (cache-line aligned), recycled through a free list per size; larger ones
+ * come from calloc. Chunks are never returned. */
 #define META_CHUNK ((size_t)4 << 20)
 #define META_MAX 4096
 

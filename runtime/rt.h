@@ -141,9 +141,10 @@ static inline void gort_rt_spinlock_release(gort_rt_spinlock *l) {
     atomic_store_explicit(&l->word, 0, memory_order_release);
 }
 
-/* How many times a waiter spins before it sleeps on a futex: scale is the
- * count on real hardware. Under valgrind, which runs one thread at a time, a
- * spinning thread only delays the one it waits for, so every wait spins once. */
+/* How long a waiter spins before it sleeps on a futex (or, on a spinlock,
+ * how many backoff rounds before it yields): scale is the count on real
+ * hardware. Under valgrind, which runs one thread at a time, a spinning
+ * thread only delays the one it waits for, so every wait spins once. */
 int gort_rt_spin_limit(int scale);
 
 /* The calling thread's whole stack, [*lo, *lo + *size) (pthread_getattr_np:
